@@ -1,0 +1,2 @@
+// diffuse: the diffusion framework (see the README).
+export {};

@@ -1,0 +1,29 @@
+{
+  "targets": [
+    {
+      "target_name": "diffuse_torch",
+      "sources": [
+        "native/addon.cc",
+        "native/handles.cc",
+        "native/ops.cc",
+        "native/tensor.cc",
+        "native/autograd.cc",
+        "native/runtime.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/find-libtorch.cjs --include)"
+      ],
+      "libraries": [
+        "-L<!(node scripts/find-libtorch.cjs --libdir)",
+        "-Wl,-rpath,<!(node scripts/find-libtorch.cjs --libdir)",
+        "-Wl,--no-as-needed",
+        "<!@(node scripts/find-libtorch.cjs --libs)",
+        "-Wl,--as-needed"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GLIBCXX_USE_CXX11_ABI=1"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+    }
+  ]
+}
