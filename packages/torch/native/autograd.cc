@@ -88,6 +88,16 @@ Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setData(t, src): t takes src's data (any dtype/device) keeping its identity and autograd
+// flags, as Python's `param.data = src` (Module.to() relies on it).
+Napi::Value SetData(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  at::Tensor t = UnwrapTensor(env, info[0]);
+  const at::Tensor& src = UnwrapTensor(env, info[1], "data");
+  DT_GUARD(env, { t.set_data(src); })
+  return env.Undefined();
+}
+
 Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), UnwrapTensor(info.Env(), info[0]).is_leaf());
 }
@@ -185,6 +195,7 @@ void InitAutograd(Napi::Env env, Napi::Object exports) {
   exports.Set("getGrad", Napi::Function::New(env, GetGrad));
   exports.Set("setGrad", Napi::Function::New(env, SetGrad));
   exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
+  exports.Set("setData", Napi::Function::New(env, SetData));
   exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));
   exports.Set("gradFnName", Napi::Function::New(env, GradFnName));
   exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));

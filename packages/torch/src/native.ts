@@ -29,6 +29,7 @@ export interface NativeAddon {
   getGrad(h: Handle): Handle | null;
   setGrad(h: Handle, g: Handle | null): void;
   setRequiresGrad(h: Handle, on: boolean): void;
+  setData(h: Handle, src: Handle): void;
   isLeaf(h: Handle): boolean;
   gradFnName(h: Handle): string | null;
   setGradEnabled(on: boolean): void;

@@ -311,6 +311,16 @@ export class Tensor implements HasHandle, Disposable {
   normal_(mean = 0, std = 1, generator?: { handle: unknown }): this { return this.inplace('aten::normal_', [mean, std], { generator }); }
   maskedFill_(mask: Tensor, value: number): this { return this.inplace('aten::masked_fill_.Scalar', [mask, value]); }
   relu_(): this { return this.inplace('aten::relu_', []); }
+  /**
+   * Replaces this tensor's data with src's (any dtype or device), keeping this object and its
+   * requires-grad flag: Python's `t.data = src`.
+   */
+  setData(src: Tensor): this {
+    native.setData(this.handle, src.handle);
+    return this.touched();
+  }
+  /** Makes this tensor use source's storage, shape and strides (keeps the same handle object). */
+  set_(source: Tensor): this { this.inplace('aten::set_.source_Tensor', [source]); return this.touched(); }
 
   // ---- comparison and logic -------------------------------------------------------------------
 
