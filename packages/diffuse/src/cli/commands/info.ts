@@ -1,0 +1,44 @@
+// `diffuse info CHECKPOINT`: what a checkpoint holds, without loading the weights into a model.
+import { statSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+
+import * as torch from '@diffuse/torch';
+
+import { readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
+import type { Command } from '../main.js';
+
+export const command: Command = {
+  spec: {
+    name: 'info',
+    summary: 'show a checkpoint: config, step, parameter count, EMA rates',
+    usage: 'diffuse info CHECKPOINT [--json]',
+    positionals: [{ name: 'CHECKPOINT' }],
+    flags: [{ key: 'json', type: 'bool', help: 'print the whole state as JSON' }],
+  },
+  async run(args) {
+    const dir = resolveCheckpointDir(args.positionals[0]!);
+    const state = readTrainState(dir);
+    const model = torch.loadSafetensors(path.join(dir, 'model.safetensors')).tensors;
+    const params = Object.values(model).reduce((n, t) => n + t.numel(), 0);
+    torch.dispose(model);
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(path.join(dir, f)).size, 0);
+    if (args.flags.json) {
+      console.log(JSON.stringify({ dir, parameters: params, bytes, ...state }, null, 2));
+      return 0;
+    }
+    const c = state.config;
+    const lines = [
+      `checkpoint   ${dir}`,
+      `step         ${state.step} (${state.examples} images, ${(state.seconds / 60).toFixed(1)} min of training)`,
+      `parameters   ${params.toLocaleString('en-US')} (${(bytes / 1e6).toFixed(1)} MB on disk)`,
+      `EMA rates    ${state.emaRates.length ? state.emaRates.join(', ') : 'none'}`,
+      `data         ${c.run.data}, ${c.model.imageSize}×${c.model.imageSize}×${c.model.channels}${c.model.numClasses > 0 ? `, ${c.model.numClasses} classes` : ''}`,
+      `model        UNet ${c.model.modelChannels} ch × (${c.model.channelMult.join(',')}), ${c.model.numResBlocks} res blocks, attention at ds ${c.model.attentionDs.join(',') || 'none'}, dropout ${c.model.dropout}`,
+      `diffusion    T=${c.diffusion.diffusionSteps} ${c.diffusion.noiseSchedule}, predicts ${c.diffusion.meanType}, variance ${c.diffusion.varType}, loss ${c.diffusion.loss}`,
+      `optimizer    AdamW lr ${c.optim.lr}, batch ${c.optim.batchSize}, weight decay ${c.optim.weightDecay}`,
+      `created      ${state.createdAt}`,
+    ];
+    console.log(lines.join('\n'));
+    return 0;
+  },
+};

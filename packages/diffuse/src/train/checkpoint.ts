@@ -1,0 +1,207 @@
+// Checkpoints: a directory per save, written under a temporary name and renamed, so a crash or
+// kill at any moment leaves the previous checkpoint intact. Layout of OUT/checkpoints/step-N/:
+//   model.safetensors            the model's state dict
+//   ema-<rate>.safetensors       one per EMA rate
+//   train-state.safetensors      optimizer tensors and RNG state (absent in a sampling-only export)
+//   state.json                   step, full config, optimizer/sampler/data state (JSON)
+// OUT/checkpoints/latest names the newest complete one.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
+import type { TrainConfig } from './config.js';
+
+export const CHECKPOINT_FORMAT = 1;
+
+/** A problem with a checkpoint the user pointed at: one line, exit code 2 from the CLI. */
+export class CheckpointError extends Error {
+  override name = 'CheckpointError';
+}
+
+export interface TrainState {
+  format: number;
+  step: number;
+  config: TrainConfig;
+  /** Images seen so far. */
+  examples: number;
+  /** Optimizer meta (JSON part of its state dict), schedule sampler and data loader state. */
+  optimizer?: unknown;
+  scheduleSampler?: unknown;
+  data?: unknown;
+  emaRates: number[];
+  /** Wall-clock seconds spent training (for --minutes across resumes). */
+  seconds: number;
+  createdAt: string;
+}
+
+export interface CheckpointContents {
+  dir: string;
+  state: TrainState;
+  model: Record<string, Tensor>;
+  ema: Map<number, Record<string, Tensor>>;
+  /** Optimizer tensors and 'rng.*' generator states; empty for sampling-only exports. */
+  trainTensors: Record<string, Tensor>;
+}
+
+function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  }
+}
+
+/** Writes a small file atomically (temp + fsync + rename). */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  fsyncDir(path.dirname(file));
+}
+
+export function stepDirName(step: number): string {
+  return `step-${String(step).padStart(7, '0')}`;
+}
+
+export interface SaveOptions {
+  /** How many complete checkpoints to keep (older ones are deleted); 0 keeps all. */
+  keep?: number;
+}
+
+/**
+ * Saves a checkpoint into root (OUT/checkpoints) atomically and updates `latest`.
+ * @returns the directory of the new checkpoint.
+ */
+export function saveCheckpoint(root: string, contents: Omit<CheckpointContents, 'dir'>, options: SaveOptions = {}): string {
+  mkdirSync(root, { recursive: true });
+  const name = stepDirName(contents.state.step);
+  const final = path.join(root, name);
+  const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    torch.saveSafetensors(path.join(tmp, 'model.safetensors'), contents.model);
+    for (const [rate, sd] of contents.ema) torch.saveSafetensors(path.join(tmp, `ema-${rate}.safetensors`), sd);
+    if (Object.keys(contents.trainTensors).length > 0) torch.saveSafetensors(path.join(tmp, 'train-state.safetensors'), contents.trainTensors);
+    writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(contents.state, null, 1));
+    fsyncDir(tmp);
+    // Replacing a same-step checkpoint (e.g. saved again at SIGINT): move the old one aside first.
+    if (existsSync(final)) {
+      const old = path.join(root, `.${name}.old-${process.pid}`);
+      renameSync(final, old);
+      renameSync(tmp, final);
+      rmSync(old, { recursive: true, force: true });
+    } else {
+      renameSync(tmp, final);
+    }
+    fsyncDir(root);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  writeFileAtomic(path.join(root, 'latest'), `${name}\n`);
+  if (options.keep !== undefined && options.keep > 0) pruneCheckpoints(root, options.keep);
+  return final;
+}
+
+/** Complete checkpoints in root, oldest first. */
+export function listCheckpoints(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .filter((n) => /^step-\d+$/.test(n) && existsSync(path.join(root, n, 'state.json')))
+    .sort();
+}
+
+function pruneCheckpoints(root: string, keep: number): void {
+  const all = listCheckpoints(root);
+  for (const n of all.slice(0, Math.max(0, all.length - keep))) rmSync(path.join(root, n), { recursive: true, force: true });
+  // Leftovers of interrupted saves from earlier processes.
+  for (const n of readdirSync(root)) {
+    if (/^\.step-\d+\.(tmp|old)-\d+$/.test(n) && !n.endsWith(`-${process.pid}`)) rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Finds the checkpoint directory a user means: a step directory itself, a checkpoints folder
+ * (its `latest`), or a training output folder (its checkpoints/latest).
+ */
+export function resolveCheckpointDir(p: string): string {
+  if (!existsSync(p)) throw new CheckpointError(`${p}: no such checkpoint (give a training output folder or a checkpoint directory)`);
+  if (!statSync(p).isDirectory()) throw new CheckpointError(`${p}: a checkpoint is a directory (with state.json), not a file`);
+  if (existsSync(path.join(p, 'state.json'))) return p;
+  for (const root of [p, path.join(p, 'checkpoints')]) {
+    const latest = path.join(root, 'latest');
+    if (existsSync(latest)) {
+      const name = readFileSync(latest, 'utf8').trim();
+      const dir = path.join(root, name);
+      if (existsSync(path.join(dir, 'state.json'))) return dir;
+    }
+    const all = listCheckpoints(root);
+    if (all.length > 0) return path.join(root, all[all.length - 1]!);
+  }
+  throw new CheckpointError(`${p}: no checkpoint found here (expected state.json, or checkpoints/latest from 'diffuse train')`);
+}
+
+function loadTensors(file: string): Record<string, Tensor> {
+  try {
+    return torch.loadSafetensors(file).tensors;
+  } catch (e) {
+    throw new CheckpointError(`${file}: ${(e as Error).message.replace(`${file}: `, '')}`);
+  }
+}
+
+/** Reads only state.json (cheap: for `diffuse info` and config checks). */
+export function readTrainState(dir: string): TrainState {
+  const file = path.join(dir, 'state.json');
+  let state: TrainState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as TrainState;
+  } catch (e) {
+    throw new CheckpointError(`${file}: unreadable checkpoint state (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (typeof state !== 'object' || state === null || typeof state.step !== 'number' || typeof state.config !== 'object') {
+    throw new CheckpointError(`${file}: not a diffuse checkpoint state (missing step or config)`);
+  }
+  if (state.format > CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${file}: written by a newer diffuse (format ${state.format}); upgrade diffuse to read it`);
+  }
+  return state;
+}
+
+export interface LoadOptions {
+  /** Skip the optimizer/RNG tensors (sampling needs only weights). */
+  weightsOnly?: boolean;
+  /** Load only this EMA rate (null = none, undefined = all). */
+  emaRate?: number | null;
+}
+
+/** Loads a checkpoint directory (see resolveCheckpointDir for accepted paths). */
+export function loadCheckpoint(p: string, options: LoadOptions = {}): CheckpointContents {
+  const dir = resolveCheckpointDir(p);
+  const state = readTrainState(dir);
+  const model = loadTensors(path.join(dir, 'model.safetensors'));
+  const ema = new Map<number, Record<string, Tensor>>();
+  const rates = options.emaRate === null ? [] : options.emaRate !== undefined ? [options.emaRate] : state.emaRates;
+  for (const r of rates) {
+    if (!state.emaRates.includes(r)) {
+      throw new CheckpointError(`${dir}: no EMA at rate ${r}; this checkpoint has ${state.emaRates.length ? state.emaRates.join(', ') : 'none'} (use --ema none for the raw weights)`);
+    }
+    ema.set(r, loadTensors(path.join(dir, `ema-${r}.safetensors`)));
+  }
+  const trainFile = path.join(dir, 'train-state.safetensors');
+  const trainTensors = !options.weightsOnly && existsSync(trainFile) ? loadTensors(trainFile) : {};
+  return { dir, state, model, ema, trainTensors };
+}

@@ -1,0 +1,216 @@
+// The whole configuration of a training run, JSON-able, stored in every checkpoint so that
+// sampling and resuming need no repeated flags. Defaults follow improved-diffusion's
+// model_and_diffusion_defaults where they make sense on a CPU; presets override them.
+
+export type NoiseSchedule = 'linear' | 'cosine' | 'quadratic' | 'sigmoid';
+export type MeanTypeName = 'epsilon' | 'start_x' | 'v' | 'previous_x';
+export type VarTypeName = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
+export type LossName = 'mse' | 'rescaled_mse' | 'kl' | 'rescaled_kl' | 'l1' | 'huber';
+export type ScheduleSamplerName = 'uniform' | 'loss-second-moment';
+
+export interface ModelConfig {
+  /** Image side in pixels (square images). */
+  imageSize: number;
+  /** 1 for grayscale, 3 for RGB. */
+  channels: number;
+  modelChannels: number;
+  numResBlocks: number;
+  channelMult: number[];
+  /** Downsample rates at which attention is used (2 = after the first downsampling). */
+  attentionDs: number[];
+  numHeads: number;
+  /** Channels per head; -1 uses numHeads instead. */
+  numHeadChannels: number;
+  dropout: number;
+  useScaleShiftNorm: boolean;
+  resblockUpdown: boolean;
+  useCheckpoint: boolean;
+  /** Number of classes for class conditioning (0 = unconditional). */
+  numClasses: number;
+}
+
+export interface DiffusionConfig {
+  diffusionSteps: number;
+  noiseSchedule: NoiseSchedule;
+  meanType: MeanTypeName;
+  varType: VarTypeName;
+  loss: LossName;
+  rescaleTimesteps: boolean;
+  zeroTerminalSnr: boolean;
+  /** min-SNR-γ loss weighting (0 = off). */
+  minSnrGamma: number;
+}
+
+export interface OptimConfig {
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  /** Linearly anneal the learning rate to 0 over this many steps (0 = constant). */
+  lrAnnealSteps: number;
+  batchSize: number;
+  /** Microbatch size for gradient accumulation (0 = the whole batch at once). */
+  microbatch: number;
+  emaRates: number[];
+  /** EMA warmup: the decay is min(rate, (1 + step) / (10 + step)). */
+  emaWarmup: boolean;
+  /** Clip the gradient norm to this value (0 = off). */
+  gradClip: number;
+  /** Probability of replacing a label by the null class (classifier-free guidance training). */
+  classDropout: number;
+  scheduleSampler: ScheduleSamplerName;
+}
+
+export interface RunConfig {
+  /** 'mnist', an image folder, or an .npz file. */
+  data: string;
+  randomFlip: boolean;
+  /** Use class labels from the data (needs model.numClasses > 0). */
+  classCond: boolean;
+  steps: number;
+  /** Wall-clock budget in minutes (0 = none); training stops at whichever comes first. */
+  minutes: number;
+  logInterval: number;
+  saveInterval: number;
+  previewInterval: number;
+  keepCheckpoints: number;
+  seed: number;
+  /** Stop (default) or skip the step when the loss is not finite. */
+  onNan: 'stop' | 'skip';
+}
+
+export interface TrainConfig {
+  model: ModelConfig;
+  diffusion: DiffusionConfig;
+  optim: OptimConfig;
+  run: RunConfig;
+}
+
+export function defaultConfig(): TrainConfig {
+  return {
+    model: {
+      imageSize: 28,
+      channels: 1,
+      modelChannels: 32,
+      numResBlocks: 2,
+      channelMult: [1, 2, 2],
+      attentionDs: [2],
+      numHeads: 4,
+      numHeadChannels: -1,
+      dropout: 0.1,
+      useScaleShiftNorm: true,
+      resblockUpdown: false,
+      useCheckpoint: false,
+      numClasses: 0,
+    },
+    diffusion: {
+      diffusionSteps: 1000,
+      noiseSchedule: 'cosine',
+      meanType: 'epsilon',
+      varType: 'learned_range',
+      loss: 'rescaled_mse',
+      rescaleTimesteps: true,
+      zeroTerminalSnr: false,
+      minSnrGamma: 0,
+    },
+    optim: {
+      lr: 2e-4,
+      weightDecay: 0,
+      warmupSteps: 0,
+      lrAnnealSteps: 0,
+      batchSize: 64,
+      microbatch: 0,
+      emaRates: [0.9999],
+      emaWarmup: true,
+      gradClip: 1,
+      classDropout: 0,
+      scheduleSampler: 'uniform',
+    },
+    run: {
+      data: 'mnist',
+      randomFlip: false,
+      classCond: false,
+      steps: 10000,
+      minutes: 0,
+      logInterval: 50,
+      saveInterval: 1000,
+      previewInterval: 0,
+      keepCheckpoints: 3,
+      seed: 0,
+      onNan: 'stop',
+    },
+  };
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends (infer U)[] ? U[] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/**
+ * Named presets. `ref-28` is the reference config of DESIGN.md (for benchmarks and side-by-side
+ * checks); `digits-cpu` was chosen by experiment for recognizable digits per CPU-minute on
+ * 2 cores (see docs/presets.md).
+ */
+export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
+  'ref-28': {
+    model: {
+      imageSize: 28, channels: 1, modelChannels: 32, numResBlocks: 2, channelMult: [1, 2, 2], attentionDs: [2],
+      numHeads: 4, numHeadChannels: -1, dropout: 0.1, useScaleShiftNorm: true,
+    },
+    diffusion: { diffusionSteps: 1000, noiseSchedule: 'cosine', meanType: 'epsilon', varType: 'learned_range', loss: 'rescaled_mse' },
+    optim: { lr: 2e-4, weightDecay: 0, batchSize: 64 },
+  },
+  'digits-cpu': {
+    model: {
+      imageSize: 28, channels: 1, modelChannels: 32, numResBlocks: 1, channelMult: [1, 2, 2], attentionDs: [],
+      numHeads: 4, numHeadChannels: -1, dropout: 0, useScaleShiftNorm: true,
+    },
+    diffusion: { diffusionSteps: 1000, noiseSchedule: 'cosine', meanType: 'epsilon', varType: 'fixed_small', loss: 'mse' },
+    optim: { lr: 1e-3, weightDecay: 0, warmupSteps: 100, batchSize: 64, emaRates: [0.999], emaWarmup: true, gradClip: 1 },
+    run: { minutes: 5, logInterval: 50, saveInterval: 500 },
+  },
+};
+
+function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(src)) {
+    if (v === undefined) continue;
+    const t = target[k];
+    if (t !== null && typeof t === 'object' && !Array.isArray(t) && v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      mergeInto(t as Record<string, unknown>, v as Record<string, unknown>);
+    } else {
+      target[k] = Array.isArray(v) ? [...v] : v;
+    }
+  }
+}
+
+/** defaults ← preset ← overrides (each level may be partial). */
+export function resolveConfig(preset: string | undefined, ...overrides: DeepPartial<TrainConfig>[]): TrainConfig {
+  const cfg = defaultConfig();
+  if (preset !== undefined) {
+    const p = PRESETS[preset];
+    if (p === undefined) throw new RangeError(`unknown preset '${preset}'; presets: ${Object.keys(PRESETS).join(', ')}`);
+    mergeInto(cfg as unknown as Record<string, unknown>, p as Record<string, unknown>);
+  }
+  for (const o of overrides) mergeInto(cfg as unknown as Record<string, unknown>, o as Record<string, unknown>);
+  validateConfig(cfg);
+  return cfg;
+}
+
+/** Checks the combinations the model and diffusion cannot run with; throws RangeError. */
+export function validateConfig(cfg: TrainConfig): void {
+  const m = cfg.model;
+  const levels = m.channelMult.length;
+  const div = 2 ** (levels - 1);
+  if (m.imageSize % div !== 0) {
+    throw new RangeError(`image size ${m.imageSize} is not divisible by ${div}, which ${levels} levels (channel mult ${m.channelMult.join(',')}) need`);
+  }
+  if (m.channels !== 1 && m.channels !== 3) throw new RangeError(`channels must be 1 or 3, got ${m.channels}`);
+  if (m.modelChannels % 32 !== 0 && m.modelChannels > 32) throw new RangeError(`model channels must be a multiple of 32 (GroupNorm with 32 groups), got ${m.modelChannels}`);
+  if (cfg.optim.microbatch < 0 || (cfg.optim.microbatch > 0 && cfg.optim.microbatch > cfg.optim.batchSize)) {
+    throw new RangeError(`microbatch ${cfg.optim.microbatch} must be between 1 and the batch size ${cfg.optim.batchSize} (0 = off)`);
+  }
+  if (cfg.optim.classDropout > 0 && m.numClasses === 0) throw new RangeError('class dropout needs a class-conditional model (--class-cond)');
+  for (const r of cfg.optim.emaRates) if (!(r > 0 && r < 1)) throw new RangeError(`EMA rates must be in (0, 1), got ${r}`);
+}
+
+/** Whether the model outputs a variance too (twice the channels). */
+export function learnsSigma(cfg: TrainConfig): boolean {
+  return cfg.diffusion.varType === 'learned' || cfg.diffusion.varType === 'learned_range';
+}

@@ -1,0 +1,78 @@
+// Builds the diffusion process and the model a TrainConfig describes (one place for the mapping
+// from JSON config names to the library's enums and options).
+import { GaussianDiffusion, getNamedBetaSchedule, rescaleZeroTerminalSnr } from '../diffusion/index.js';
+import { LossType, ModelMeanType, ModelVarType, type ModelFn } from '../diffusion/enums.js';
+import { createModel, type UNet } from '../models/index.js';
+import { learnsSigma, type DiffusionConfig, type TrainConfig } from './config.js';
+
+const MEAN: Record<DiffusionConfig['meanType'], ModelMeanType> = {
+  epsilon: ModelMeanType.EPSILON,
+  start_x: ModelMeanType.START_X,
+  v: ModelMeanType.VELOCITY,
+  previous_x: ModelMeanType.PREVIOUS_X,
+};
+const VAR: Record<DiffusionConfig['varType'], ModelVarType> = {
+  fixed_small: ModelVarType.FIXED_SMALL,
+  fixed_large: ModelVarType.FIXED_LARGE,
+  learned: ModelVarType.LEARNED,
+  learned_range: ModelVarType.LEARNED_RANGE,
+};
+const LOSS: Record<DiffusionConfig['loss'], LossType> = {
+  mse: LossType.MSE,
+  rescaled_mse: LossType.RESCALED_MSE,
+  kl: LossType.KL,
+  rescaled_kl: LossType.RESCALED_KL,
+  l1: LossType.L1,
+  huber: LossType.HUBER,
+};
+
+/** The β schedule of a config (float64), zero-terminal-SNR rescaled when asked. */
+export function betasFor(cfg: DiffusionConfig): Float64Array {
+  const betas = getNamedBetaSchedule(cfg.noiseSchedule, cfg.diffusionSteps);
+  return cfg.zeroTerminalSnr ? rescaleZeroTerminalSnr(betas) : betas;
+}
+
+/** The GaussianDiffusion of a config (all T steps; samplers respace it themselves). */
+export function createDiffusion(cfg: DiffusionConfig): GaussianDiffusion {
+  return new GaussianDiffusion({
+    betas: betasFor(cfg),
+    modelMeanType: MEAN[cfg.meanType],
+    modelVarType: VAR[cfg.varType],
+    lossType: LOSS[cfg.loss],
+    rescaleTimesteps: cfg.rescaleTimesteps,
+    minSnrGamma: cfg.minSnrGamma > 0 ? cfg.minSnrGamma : undefined,
+  });
+}
+
+export function meanTypeOf(cfg: DiffusionConfig): ModelMeanType {
+  return MEAN[cfg.meanType];
+}
+export function varTypeOf(cfg: DiffusionConfig): ModelVarType {
+  return VAR[cfg.varType];
+}
+
+/** The UNet of a config: improved-diffusion's options, output doubled when σ is learned. */
+export function createUNet(cfg: TrainConfig): UNet {
+  const m = cfg.model;
+  return createModel({
+    imageSize: m.imageSize,
+    inChannels: m.channels,
+    modelChannels: m.modelChannels,
+    outChannels: learnsSigma(cfg) ? 2 * m.channels : m.channels,
+    numResBlocks: m.numResBlocks,
+    attentionResolutions: m.attentionDs,
+    dropout: m.dropout,
+    channelMult: m.channelMult,
+    numClasses: m.numClasses > 0 ? m.numClasses : null,
+    numHeads: m.numHeads,
+    numHeadChannels: m.numHeadChannels,
+    useScaleShiftNorm: m.useScaleShiftNorm,
+    resblockUpdown: m.resblockUpdown,
+    useCheckpoint: m.useCheckpoint,
+  });
+}
+
+/** The UNet as the diffusion code calls a model. */
+export function asModelFn(unet: UNet): ModelFn {
+  return (x, t, kwargs) => unet.forward(x, t, kwargs);
+}

@@ -1,0 +1,268 @@
+// The training loop (improved-diffusion's TrainLoop): microbatches, importance-sampled
+// timesteps, AdamW with warmup and linear annealing, gradient clipping, EMA at several rates,
+// class dropout for classifier-free guidance, logging, atomic checkpoints and bit-exact resume.
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
+import type { ModelKwargs } from '../diffusion/enums.js';
+import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
+import type { TrainConfig } from './config.js';
+import { saveCheckpoint, CHECKPOINT_FORMAT, type CheckpointContents, type TrainState } from './checkpoint.js';
+import { EMA } from './ema.js';
+import { asModelFn, createDiffusion, createUNet } from './factory.js';
+import { RunningMeans } from './metrics.js';
+
+/** A batch of training images in [-1, 1] and their labels. */
+export interface Batch {
+  x: Tensor; // (B, C, H, W) float32
+  y: Tensor | null; // (B,) int64
+}
+
+/** Where batches come from; `state()` is stored in checkpoints so a resume continues in place. */
+export interface BatchSource {
+  next(): Promise<Batch>;
+  state(): unknown;
+}
+
+/** One averaged log row (improved-diffusion's dumpkvs). */
+export interface LogRow {
+  step: number;
+  examples: number;
+  lr: number;
+  imgPerSec: number;
+  elapsed: number;
+  [key: string]: number;
+}
+
+export interface TrainEvents {
+  /** Every step: for progress bars. */
+  onStep?(step: number, info: { elapsed: number; totalSteps: number; budgetSeconds: number; loss: number }): void;
+  onLog?(row: LogRow): void;
+  onCheckpoint?(dir: string, step: number): void;
+  /** Every previewInterval steps with the model in eval mode and EMA weights loaded. */
+  onPreview?(step: number, model: ReturnType<typeof createUNet>): Promise<void> | void;
+  /** A non-finite loss that was skipped (onNan: 'skip'). */
+  onSkip?(step: number, skipped: number): void;
+}
+
+export interface TrainOptions {
+  config: TrainConfig;
+  /** OUT/checkpoints is written here. */
+  checkpointRoot: string;
+  data: BatchSource;
+  resume?: CheckpointContents;
+  events?: TrainEvents;
+  /** Polled every step; true stops after the current step with a checkpoint (SIGINT/SIGTERM). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainResult {
+  step: number;
+  checkpointDir: string | null;
+  reason: 'steps' | 'minutes' | 'signal';
+  seconds: number;
+  skipped: number;
+}
+
+/** A training failure that is not a bug: a non-finite loss, bad data. One line for the user. */
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+/** improved-diffusion's _anneal_lr plus a linear warmup. */
+export function learningRate(cfg: TrainConfig['optim'], step: number): number {
+  let lr = cfg.lr;
+  if (cfg.warmupSteps > 0) lr *= Math.min(1, (step + 1) / cfg.warmupSteps);
+  if (cfg.lrAnnealSteps > 0) lr *= Math.max(0, 1 - step / cfg.lrAnnealSteps);
+  return lr;
+}
+
+const RNG_KEY = 'rng.default';
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const cfg = opts.config;
+  const resume = opts.resume;
+  if (resume === undefined) torch.manualSeed(cfg.run.seed);
+
+  const model = torch.tidy(() => createUNet(cfg));
+  const diffusion = createDiffusion(cfg.diffusion);
+  const modelFn = asModelFn(model);
+  const sampler: ScheduleSampler = createNamedScheduleSampler(cfg.optim.scheduleSampler, diffusion);
+  const params = model.parameters();
+  const optimizer = new torch.optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay });
+  let step = 0;
+  let examples = 0;
+  let priorSeconds = 0;
+
+  if (resume !== undefined) {
+    model.loadStateDict(resume.model);
+    const opt = resume.state.optimizer;
+    if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt));
+    if (resume.state.scheduleSampler !== undefined && 'loadStateDict' in sampler) {
+      (sampler as LossSecondMomentResampler).loadStateDict(resume.state.scheduleSampler as never);
+    }
+    step = resume.state.step;
+    examples = resume.state.examples;
+    priorSeconds = resume.state.seconds;
+  }
+  const ema = new EMA(params, cfg.optim.emaRates, cfg.optim.emaWarmup);
+  if (resume !== undefined) {
+    for (const [rate, sd] of resume.ema) {
+      const byName = model.namedParameters().map(([n]) => sd[n]!);
+      torch.noGrad(() => ema.shadows.get(rate)!.forEach((s, i) => s.copy_(byName[i]!)));
+    }
+    const rng = resume.trainTensors[RNG_KEY];
+    if (rng !== undefined) torch.defaultGenerator().setState(rng);
+  }
+
+  const save = (): string => {
+    const names = model.namedParameters().map(([n]) => n);
+    const emaDicts = new Map<number, Record<string, Tensor>>();
+    for (const [rate, shadow] of ema.shadows) emaDicts.set(rate, Object.fromEntries(names.map((n, i) => [n, shadow[i]!])));
+    const optFlat = torch.optim.flattenStateDict(optimizer.stateDict());
+    const rng = torch.defaultGenerator().getState();
+    const state: TrainState = {
+      format: CHECKPOINT_FORMAT,
+      step,
+      config: cfg,
+      examples,
+      optimizer: optFlat.meta,
+      scheduleSampler: 'stateDict' in sampler ? (sampler as LossSecondMomentResampler).stateDict() : undefined,
+      data: opts.data.state(),
+      emaRates: cfg.optim.emaRates,
+      seconds: priorSeconds + (performance.now() - t0) / 1000,
+      createdAt: new Date().toISOString(),
+    };
+    const dir = saveCheckpoint(
+      opts.checkpointRoot,
+      { state, model: Object.fromEntries(model.stateDict()), ema: emaDicts, trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
+      { keep: cfg.run.keepCheckpoints },
+    );
+    rng.dispose();
+    opts.events?.onCheckpoint?.(dir, step);
+    return dir;
+  };
+
+  const t0 = performance.now();
+  const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
+  const means = new RunningMeans();
+  const micro = cfg.optim.microbatch > 0 ? cfg.optim.microbatch : cfg.optim.batchSize;
+  const nullClass = cfg.model.numClasses;
+  let lastLog = performance.now();
+  let lastLogExamples = examples;
+  let skipped = 0;
+  let checkpointDir: string | null = null;
+  let reason: TrainResult['reason'] = 'steps';
+  let savedAt = -1;
+  model.train();
+
+  while (step < cfg.run.steps) {
+    const elapsed = priorSeconds + (performance.now() - t0) / 1000;
+    if (elapsed >= budget) {
+      reason = 'minutes';
+      break;
+    }
+    if (opts.shouldStop?.()) {
+      reason = 'signal';
+      break;
+    }
+    const batch = await opts.data.next();
+    const lr = learningRate(cfg.optim, step);
+    const stepLoss = torch.tidy(() => {
+      const B = batch.x.size(0);
+      model.zeroGrad();
+      let total = 0;
+      for (let i = 0; i < B; i += micro) {
+        const n = Math.min(micro, B - i);
+        torch.tidy(() => {
+          const x = batch.x.narrow(0, i, n); // (b, C, H, W)
+          const kwargs: ModelKwargs = {};
+          if (cfg.run.classCond && batch.y !== null) {
+            let y = batch.y.narrow(0, i, n); // (b,)
+            if (cfg.optim.classDropout > 0) {
+              // Replace labels by the null class with probability p (classifier-free guidance).
+              const drop = torch.rand([n]).lt(cfg.optim.classDropout);
+              y = torch.where(drop, nullClass, y);
+            }
+            kwargs.y = y;
+          }
+          const { timesteps, weights } = sampler.sample(n);
+          const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
+          if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
+          const loss = losses.loss.mul(weights).mean().mul(n / B);
+          loss.backward();
+          const ts = timesteps.toArray();
+          means.addByQuartile('loss', losses.loss.detach().toArray(), ts, diffusion.numTimesteps);
+          if (losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
+          if (losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
+          total += loss.item();
+        });
+      }
+      return total;
+    });
+    batch.x.dispose();
+    batch.y?.dispose();
+
+    const gradNorm = torch.optim.clipGradNorm_(params, cfg.optim.gradClip > 0 ? cfg.optim.gradClip : Infinity);
+    if (!Number.isFinite(stepLoss) || !Number.isFinite(gradNorm)) {
+      if (cfg.run.onNan === 'stop') {
+        throw new TrainingError(
+          `the loss became ${Number.isNaN(stepLoss) || Number.isNaN(gradNorm) ? 'NaN' : 'infinite'} at step ${step + 1}; ` +
+            'nothing was saved from this step (the last checkpoint is intact). Lower --lr, set --grad-clip, or pass --on-nan skip',
+        );
+      }
+      skipped++;
+      model.zeroGrad();
+      opts.events?.onSkip?.(step + 1, skipped);
+      continue;
+    }
+    for (const g of optimizer.paramGroups) g.lr = lr;
+    torch.tidy(() => optimizer.step());
+    ema.update(step);
+    step++;
+    examples += cfg.optim.batchSize;
+    means.add('grad_norm', gradNorm);
+    const now = performance.now();
+    opts.events?.onStep?.(step, { elapsed: priorSeconds + (now - t0) / 1000, totalSteps: cfg.run.steps, budgetSeconds: budget, loss: stepLoss });
+
+    if (cfg.run.logInterval > 0 && step % cfg.run.logInterval === 0) {
+      const row: LogRow = {
+        step,
+        examples,
+        lr,
+        imgPerSec: ((examples - lastLogExamples) * 1000) / (now - lastLog),
+        elapsed: priorSeconds + (now - t0) / 1000,
+        ...means.flush(),
+      };
+      if (skipped > 0) row.skipped = skipped;
+      lastLog = now;
+      lastLogExamples = examples;
+      opts.events?.onLog?.(row);
+    }
+    if (cfg.run.saveInterval > 0 && step % cfg.run.saveInterval === 0) {
+      checkpointDir = save();
+      savedAt = step;
+    }
+    if (cfg.run.previewInterval > 0 && step % cfg.run.previewInterval === 0 && opts.events?.onPreview) {
+      await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
+    }
+  }
+  if (savedAt !== step) checkpointDir = save();
+  ema.dispose();
+  return { step, checkpointDir, reason, seconds: priorSeconds + (performance.now() - t0) / 1000, skipped };
+}
+
+/** Runs fn with the EMA weights of `rate` swapped into the model (eval mode), then restores. */
+async function withEmaWeights(model: ReturnType<typeof createUNet>, ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
+  const params = model.parameters();
+  const backup = torch.noGrad(() => params.map((p) => p.detach().clone().keep()));
+  if (rate !== undefined) ema.copyTo(rate, params);
+  model.eval();
+  try {
+    await fn();
+  } finally {
+    torch.noGrad(() => params.forEach((p, i) => p.copy_(backup[i]!)));
+    for (const b of backup) b.dispose();
+    model.train();
+  }
+}
