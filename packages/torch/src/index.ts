@@ -9,3 +9,4 @@ export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, 
 export { tidy, dispose } from './memory.js';
 export { call, callByName, schema, listOps } from './dispatch.js';
 export { memory } from './stats.js';
+export * from './io/safetensors.js';
