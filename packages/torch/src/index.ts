@@ -9,4 +9,5 @@ export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, 
 export { tidy, dispose } from './memory.js';
 export { call, callByName, schema, listOps } from './dispatch.js';
 export { memory } from './stats.js';
+export * as optim from './optim/index.js';
 export * from './io/safetensors.js';
