@@ -10,3 +10,5 @@ export { tidy, dispose } from './memory.js';
 export { call, callByName, schema, listOps } from './dispatch.js';
 export { memory } from './stats.js';
 export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * from './io/safetensors.js';
