@@ -2,6 +2,7 @@
 // loadStateDict give the same outputs and the same gradients for parameters and inputs.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ones, zeros } from '../src/creation.js';
 import { tidy } from '../src/memory.js';
 import * as nn from '../src/nn/index.js';
 import { manualSeed } from '../src/random.js';
@@ -111,6 +112,8 @@ test('a composite model has the same state dict names and shapes as PyTorch', ()
     conv = this.registerModule('conv', new nn.Conv2d(16, 16, 3, { padding: 1 }));
     attn = this.registerModule('attn', new nn.MultiheadAttention(16, 4, { batchFirst: true }));
     ln = this.registerModule('ln', new nn.LayerNorm(16));
+    pos = this.registerBuffer('pos', zeros([5, 16]));
+    cache = this.registerBuffer('cache', zeros([2]), false);
   }
   class Composite extends nn.Module {
     embed = this.registerModule('embed', new nn.Embedding(10, 16));
@@ -118,6 +121,7 @@ test('a composite model has the same state dict names and shapes as PyTorch', ()
     blocks = this.registerModule('blocks', new nn.ModuleList([new Block(), new Block()]));
     up = this.registerModule('up', new nn.ConvTranspose2d(16, 8, 4, { stride: 2, padding: 1 }));
     head = this.registerModule('head', new nn.Sequential(new nn.Flatten(), new nn.Dropout(0.1), new nn.Linear(8, 2)));
+    scale = this.registerBuffer('scale', ones([3])); // PyTorch lists a module's own entries before its children's
   }
   const ours = [...new Composite().stateDict()].map(([k, t]) => [k, t.shape]);
   assert.deepEqual(ours, golden.compositeStateDict);

@@ -114,6 +114,8 @@ class Block(nn.Module):
         self.conv = nn.Conv2d(16, 16, 3, padding=1)
         self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
         self.ln = nn.LayerNorm(16)
+        self.register_buffer("pos", torch.zeros(5, 16))
+        self.register_buffer("cache", torch.zeros(2), persistent=False)
 
 
 class Composite(nn.Module):
@@ -124,6 +126,7 @@ class Composite(nn.Module):
         self.blocks = nn.ModuleList([Block(), Block()])
         self.up = nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1)
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(8, 2))
+        self.register_buffer("scale", torch.ones(3))  # own buffers come before children's entries
 
 
 composite = [[k, list(v.shape)] for k, v in Composite().state_dict().items()]
