@@ -5,4 +5,5 @@ export * from './norm.js';
 export * from './activation.js';
 export * from './resample.js';
 export * from './attention.js';
+export { checkpointCall, checkpointed, isCheckpointed, type CheckpointOutput, type CheckpointableModule } from './checkpoint.js';
 export * as init from './init.js';
