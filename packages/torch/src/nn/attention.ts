@@ -115,6 +115,7 @@ export class MultiheadAttention extends Module {
       let out = this.outProj.forward(merged).view([L, N, E]); // (L, N, E)
       out = !batched ? out.squeeze(1) : this.batchFirst ? out.transpose(0, 1) : out;
 
+      // As PyTorch 1.13, the returned weights are the ones applied: after dropout in training.
       if (!(o.needWeights ?? true)) return [out, null];
       let weights = attn.view([N, H, L, S]); // (N, H, L, S)
       if (o.averageAttnWeights ?? true) weights = weights.mean(1); // (N, L, S)

@@ -61,7 +61,11 @@ export abstract class Module {
    */
   namedModules(prefix = ''): [string, Module][] {
     const seen = new Set<Module>();
-    return this.#walk(prefix).filter(([, m]) => !seen.has(m) && seen.add(m));
+    return this.#walk(prefix).filter(([, m]) => {
+      if (seen.has(m)) return false;
+      seen.add(m);
+      return true;
+    });
   }
 
   /** Pre-order walk without de-duplication (state dicts list shared modules under every name). */
