@@ -66,6 +66,9 @@ export class Conv1d extends Module {
   ) {
     super();
     const groups = o.groups ?? 1;
+    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new RangeError(`Conv1d: channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
+    }
     this.weight = this.registerParameter('weight', empty([outChannels, inChannels / groups, kernelSize]));
     this.bias = this.registerParameter('bias', o.bias === false ? null : empty([outChannels]));
     defaultLayerInit_(this.weight, this.bias, o.generator);

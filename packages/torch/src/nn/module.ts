@@ -55,11 +55,24 @@ export abstract class Module {
     return [...this.#children.values()];
   }
 
-  /** This module and every descendant with its dotted name ('' for this one). */
+  /**
+   * This module and every descendant with its dotted name ('' for this one), in pre-order. A
+   * module registered twice (shared) is listed once, under its first name, as PyTorch.
+   */
   namedModules(prefix = ''): [string, Module][] {
+    const seen = new Set<Module>();
+    return this.#walk(prefix).filter(([, m]) => {
+      if (seen.has(m)) return false;
+      seen.add(m);
+      return true;
+    });
+  }
+
+  /** Pre-order walk without de-duplication (state dicts list shared modules under every name). */
+  #walk(prefix: string): [string, Module][] {
     const out: [string, Module][] = [[prefix, this]];
     for (const [name, child] of this.#children) {
-      out.push(...child.namedModules(prefix === '' ? name : `${prefix}.${name}`));
+      out.push(...child.#walk(prefix === '' ? name : `${prefix}.${name}`));
     }
     return out;
   }
@@ -67,10 +80,16 @@ export abstract class Module {
     return this.namedModules().map(([, m]) => m);
   }
 
+  /** Every parameter with its dotted name; a shared tensor is listed once (so optimizers step it once). */
   namedParameters(prefix = ''): [string, Tensor][] {
     const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix)) {
-      for (const [name, p] of m.#params) if (p !== null) out.push([path === '' ? name : `${path}.${name}`, p]);
+      for (const [name, p] of m.#params) {
+        if (p === null || seen.has(p)) continue;
+        seen.add(p);
+        out.push([path === '' ? name : `${path}.${name}`, p]);
+      }
     }
     return out;
   }
@@ -80,9 +99,11 @@ export abstract class Module {
 
   namedBuffers(prefix = '', persistentOnly = false): [string, Tensor][] {
     const out: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix)) {
       for (const [name, b] of m.#buffers) {
-        if (b === null || (persistentOnly && m.#nonPersistent.has(name))) continue;
+        if (b === null || seen.has(b) || (persistentOnly && m.#nonPersistent.has(name))) continue;
+        seen.add(b);
         out.push([path === '' ? name : `${path}.${name}`, b]);
       }
     }
@@ -134,9 +155,18 @@ export abstract class Module {
     return this;
   }
 
-  /** Every parameter and persistent buffer by dotted name (the tensors themselves, not copies). */
+  /**
+   * Every parameter and persistent buffer by dotted name (the tensors themselves, not copies), in
+   * PyTorch's order: each module's own parameters, then its own buffers, then its children's.
+   */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers('', true)]);
+    const out: StateDict = new Map();
+    for (const [path, m] of this.#walk('')) {
+      const key = (name: string): string => (path === '' ? name : `${path}.${name}`);
+      for (const [name, p] of m.#params) if (p !== null) out.set(key(name), p);
+      for (const [name, b] of m.#buffers) if (b !== null && !m.#nonPersistent.has(name)) out.set(key(name), b);
+    }
+    return out;
   }
 
   /**
