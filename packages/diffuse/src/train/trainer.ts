@@ -69,12 +69,13 @@ export class TrainingError extends Error {
   override name = 'TrainingError';
 }
 
-/** improved-diffusion's _anneal_lr plus a linear warmup. */
+/**
+ * The learning rate at a step: linear warmup from 0 over warmupSteps, then constant or
+ * improved-diffusion's linear anneal to 0 at lrAnnealSteps (counted from the start).
+ */
 export function learningRate(cfg: TrainConfig['optim'], step: number): number {
-  let lr = cfg.lr;
-  if (cfg.warmupSteps > 0) lr *= Math.min(1, (step + 1) / cfg.warmupSteps);
-  if (cfg.lrAnnealSteps > 0) lr *= Math.max(0, 1 - step / cfg.lrAnnealSteps);
-  return lr;
+  const after = cfg.lrAnnealSteps > 0 ? torch.optim.linearAnneal(Math.max(1, cfg.lrAnnealSteps - cfg.warmupSteps)) : torch.optim.constantSchedule();
+  return cfg.lr * torch.optim.withWarmup(cfg.warmupSteps, after)(step);
 }
 
 const RNG_KEY = 'rng.default';
