@@ -80,8 +80,10 @@ export function ddimSampleLoop(diffusion: GaussianDiffusion, model: ModelFn, sha
 }
 
 /**
- * Deterministic DDIM inversion: runs ddimReverseSample for t = 0 … T−1, mapping x_0 to the x_T
- * that ddimSampleLoop (η = 0) maps back to it.
+ * Deterministic DDIM inversion: runs ddimReverseSample for t = 0 … T−1 (as DDIB and
+ * improved-diffusion-based editing do), mapping x_0 to an x_T that ddimSampleLoop (η = 0) maps
+ * back to x_0 up to the ODE's discretization error (first order in 1/T). The first step treats
+ * x_0 as x at t = 0 and the last lands on ᾱ = 0, so the round trip is never exact.
  * @param xStart x_0 (B, C, H, W).
  * @param options clipDenoised (default true; false for an exact inverse), denoisedFn, modelKwargs, progress.
  * @returns x_T (B, C, H, W), owned by the caller.
