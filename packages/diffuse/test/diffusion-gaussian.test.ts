@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import {
-  GaussianDiffusion, getNamedBetaSchedule, LossType, ModelMeanType, ModelVarType,
+  GaussianDiffusion, getNamedBetaSchedule, LossType, ModelMeanType, ModelVarType, rescaleZeroTerminalSnr,
 } from '../src/index.js';
 import { assertClose, f64, fakeModel, golden, i64 } from './diffusion-helpers.js';
 
@@ -234,5 +234,30 @@ test('DDIM inversion (η = 0): reverse and forward steps are exact inverses; the
     const e200 = roundTripError(200);
     assert.ok(e200 < 0.05, `round-trip error ${e200} at T = 200`);
     assert.ok(e100 / e200 > 1.7 && e100 / e200 < 2.3, `first-order convergence: errors ${e100} (T = 100), ${e200} (T = 200)`);
+  });
+});
+
+test('zero-terminal-SNR schedules work with v-prediction: finite samples, min-SNR weights at SNR = 0', () => {
+  torch.tidy(() => {
+    const zsnr = rescaleZeroTerminalSnr(getNamedBetaSchedule('linear', 20));
+    const make = (meanType: ModelMeanType): GaussianDiffusion => new GaussianDiffusion({
+      betas: zsnr, modelMeanType: meanType, modelVarType: ModelVarType.FIXED_SMALL, lossType: LossType.MSE, minSnrGamma: 5,
+    });
+    const v = make(ModelMeanType.VELOCITY);
+    assert.equal(v.alphasCumprod[19], 0);
+    assert.equal(v.lossWeights![19], 0, 'v: min(0, γ)/(0 + 1)');
+    assert.equal(make(ModelMeanType.EPSILON).lossWeights![19], 1, 'ε: min(SNR, γ)/SNR → 1 as SNR → 0');
+    assert.equal(make(ModelMeanType.START_X).lossWeights![19], 0, 'x_0: min(0, γ)');
+    const model = fakeModel(2, 20);
+    const finite = (t: Tensor): boolean => t.isfinite().all().item() === 1;
+    assert.ok(finite(v.ddimSampleLoop(model, shape, { generator: new torch.Generator({ seed: 1 }), dtype: 'float64' })));
+    assert.ok(finite(v.pSampleLoop(model, shape, { generator: new torch.Generator({ seed: 1 }), dtype: 'float64' })));
+    // At ᾱ = 0 the x_0 prediction from v is −v, and x_T carries no signal.
+    const x = f64(g.inputs.x, shape);
+    const last = i64([19, 19, 19, 19]);
+    const out = v.pMeanVariance(model, x, last, { clipDenoised: false });
+    assertClose(out.predXstart, out.modelOutput.neg().toArray(), 'x̂_0 = −v at SNR 0');
+    const xt = v.qSample(f64(g.inputs.xStart, shape), last, f64(g.inputs.noise, shape));
+    assertClose(xt, g.inputs.noise, 'x_T = ε');
   });
 });
