@@ -98,7 +98,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (resume !== undefined) {
     model.loadStateDict(resume.model);
     const opt = resume.state.optimizer;
-    if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt));
+    if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt as torch.optim.OptimizerStateMeta));
     if (resume.state.scheduleSampler !== undefined && 'loadStateDict' in sampler) {
       (sampler as LossSecondMomentResampler).loadStateDict(resume.state.scheduleSampler as never);
     }
