@@ -21,6 +21,8 @@ function pattern(width: number, height: number, channels: number, seed = 0): Raw
 test('crc32 check value', () => {
   assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
   assert.equal(crc32(Buffer.from('56789'), crc32(Buffer.from('1234'))), 0xcbf43926);
+  const empty = new Uint8Array(new ArrayBuffer(0), 0, 0);
+  assert.equal(crc32(empty, 0xcbf43926), 0xcbf43926); // an empty chunk continues the CRC unchanged
 });
 
 test('PNG: sharp decodes gray, gray+alpha, RGB and RGBA files back to the same bytes', async () => {
