@@ -15,7 +15,7 @@ const png = (rgb: [number, number, number]) =>
 
 before(async () => {
   const root = join(dir, 'prefix');
-  mkdirSync(join(root, 'sub', 'deeper'), { recursive: true });
+  mkdirSync(join(root, 'sub', 'deeper.png'), { recursive: true }); // a folder named like an image
   const files: Record<string, Buffer> = {
     'cat_001.png': await png([1, 0, 0]),
     'cat_002.png': await png([2, 0, 0]),
@@ -23,7 +23,7 @@ before(async () => {
     'dog_b_002.jpg': await sharp(await png([4, 0, 0])).jpeg().toBuffer(),
     'bird.png': await png([5, 0, 0]),
     'sub/cat_003.webp': await sharp(await png([6, 0, 0])).webp().toBuffer(),
-    'sub/deeper/emu_1.GIF': await sharp(await png([7, 0, 0])).gif().toBuffer(),
+    'sub/deeper.png/emu_1.GIF': await sharp(await png([7, 0, 0])).gif().toBuffer(),
   };
   for (const [name, bytes] of Object.entries(files)) writeFileSync(join(root, name), bytes);
   writeFileSync(join(root, 'notes.txt'), 'not an image');
@@ -46,7 +46,7 @@ test('listing: sorted names, depth first, image extensions only (case-insensitiv
   const { files, skipped } = listImageFiles(root);
   assert.deepEqual(
     files.map((f) => relative(root, f)),
-    ['bird.png', 'cat_001.png', 'cat_002.png', 'dog_001.png', 'dog_b_002.jpg', 'sub/cat_003.webp', 'sub/deeper/emu_1.GIF'],
+    ['bird.png', 'cat_001.png', 'cat_002.png', 'dog_001.png', 'dog_b_002.jpg', 'sub/cat_003.webp', 'sub/deeper.png/emu_1.GIF'],
   );
   assert.equal(skipped, 3); // .hidden.png, notes.txt, sub/README
 });

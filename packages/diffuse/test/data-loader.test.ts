@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { U8ArrayDataset } from '../src/data/array-dataset.js';
 import { ImageFolderDataset, ClassSource } from '../src/data/image-folder.js';
 import { BatchLoader, type Batch, type LoaderOptions } from '../src/data/loader.js';
+import { limiter } from '../src/data/limit.js';
 import { hflipCHW } from '../src/data/transforms.js';
 import { DataError } from '../src/io/errors.js';
 import { assertDataError, tempDir } from './io-helpers.js';
@@ -151,4 +152,21 @@ test('a corrupt file in a folder surfaces as a one-line DataError from next()', 
   } finally {
     writeFileSync(join(dir, 'c0_99.png'), await sharp({ create: { width: 6, height: 6, channels: 3, background: '#000' } }).png().toBuffer());
   }
+});
+
+test('the decode limiter keeps at most n tasks in flight and returns each result', async () => {
+  const run = limiter(2);
+  let active = 0;
+  let peak = 0;
+  const task = (v: number) => async (): Promise<number> => {
+    active++;
+    peak = Math.max(peak, active);
+    await new Promise((r) => setTimeout(r, 5));
+    active--;
+    if (v === 3) throw new Error('three');
+    return v * 10;
+  };
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((v) => run(task(v))));
+  assert.equal(peak, 2);
+  assert.deepEqual(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message)), [10, 20, 'three', 40, 50]);
 });

@@ -25,7 +25,7 @@ export async function decodeImage(path: string): Promise<RawImage> {
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
     const why = firstLine(err);
-    if (/missing|ENOENT/i.test(why)) throw new DataError(`${path}: file not found; was it moved while loading?`, path);
+    if (/^Input file is missing/.test(why)) throw new DataError(`${path}: file not found; was it moved while loading?`, path);
     throw new DataError(`${path}: cannot decode image (${why}); remove or replace the file`, path);
   }
 }

@@ -1,6 +1,6 @@
 // A folder of image files, listed and labelled as improved-diffusion's load_data does.
 import { readdirSync, statSync } from 'node:fs';
-import { basename, join, relative, sep } from 'node:path';
+import { basename, extname, join, relative, sep } from 'node:path';
 import { DataError } from '../io/errors.js';
 import type { AsyncImageDataset, DecodeJob, Sample } from './dataset.js';
 import { runDecodeJob } from './decode.js';
@@ -37,7 +37,8 @@ function isDir(path: string): boolean {
 /**
  * Lists image files recursively as improved-diffusion's _list_image_files_recursively: entries
  * sorted by name, a file counts when its extension is an image one, folders are descended into.
- * Hidden entries (names starting with '.') are skipped.
+ * Unlike it, hidden entries (names starting with '.') are skipped and a folder whose name ends in
+ * an image extension is descended into, not listed.
  * @param root the folder.
  * @param extensions extensions to accept (lower case, no dot).
  * @returns the files and how many non-image files were skipped.
@@ -56,16 +57,15 @@ export function listImageFiles(root: string, extensions: readonly string[] = IMA
   const files: string[] = [];
   let skipped = 0;
   const walk = (dir: string): void => {
-    const names = readdirSync(dir).sort();
-    for (const name of names) {
+    const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const { name } = entry;
       const full = join(dir, name);
-      if (name.startsWith('.')) {
-        skipped++;
-        continue;
-      }
-      const dot = name.lastIndexOf('.');
-      if (dot > 0 && extensions.includes(name.slice(dot + 1).toLowerCase())) files.push(full);
-      else if (isDir(full)) walk(full);
+      // Symlinks are followed (one stat each), as blobfile does.
+      const folder = entry.isDirectory() || (entry.isSymbolicLink() && isDir(full));
+      if (name.startsWith('.')) skipped++;
+      else if (folder) walk(full);
+      else if (extensions.includes(extname(name).slice(1).toLowerCase())) files.push(full);
       else skipped++;
     }
   };

@@ -5,6 +5,7 @@ import { DataError } from '../io/errors.js';
 import { isAsyncDataset, type AnyImageDataset } from './dataset.js';
 import { epochPermutation, flipAt } from './shuffle.js';
 import { hflipCHW } from './transforms.js';
+import { limiter } from './limit.js';
 import { DecodePool, defaultWorkerCount } from './worker-pool.js';
 
 /** Where a loader stands: the next batch it will yield. JSON-serializable; save it with checkpoints. */
@@ -73,6 +74,8 @@ export class BatchLoader implements AsyncIterable<Batch> {
   private scheduled: { epoch: number; batch: number };
   private readonly queue: Promise<HostBatch>[] = [];
   private readonly perms = new Map<number, Uint32Array>();
+  /** Without workers, file decodes on this thread, at most a few at a time. */
+  private readonly inline = limiter(4);
 
   /**
    * @param dataset an in-memory or file-backed dataset.
@@ -162,7 +165,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
       const decoded = await Promise.all(indices.map((i) => pool.run(ds.decodeJob(i))));
       decoded.forEach((image, k) => put(k, image, ds.label(indices[k]!)));
     } else {
-      const samples = await Promise.all(indices.map((i) => ds.getAsync(i)));
+      const samples = await Promise.all(indices.map((i) => this.inline(() => ds.getAsync(i))));
       samples.forEach((s, k) => put(k, s.image, s.label));
     }
     return { images, labels, epoch, batch, indices };
