@@ -1,2 +1,4 @@
 // diffuse: the diffusion framework (see the README).
 export * from './diffusion/index.js';
+export * from './io/index.js';
+export * from './data/index.js';

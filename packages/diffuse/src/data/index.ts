@@ -13,3 +13,4 @@ export { loadNpzDataset, type NpzDatasetOptions } from './npz-dataset.js';
 export { hash32, mulberry32, epochPermutation, flipAt } from './shuffle.js';
 export { DecodePool, defaultWorkerCount } from './worker-pool.js';
 export { BatchLoader, type Batch, type LoaderOptions, type LoaderPosition } from './loader.js';
+export { openDataset, type OpenDatasetOptions } from './open.js';

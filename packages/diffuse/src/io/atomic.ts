@@ -9,7 +9,7 @@ function tempName(path: string): string {
 }
 
 // fsync the folder so the rename itself survives a crash; some file systems refuse, which is fine.
-function syncDirSync(dir: string): void {
+export function syncDirSync(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');

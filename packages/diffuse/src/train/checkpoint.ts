@@ -5,12 +5,13 @@
 //   train-state.safetensors      optimizer tensors and RNG state (absent in a sampling-only export)
 //   state.json                   step, full config, optimizer/sampler/data state (JSON)
 // OUT/checkpoints/latest names the newest complete one.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
+import { syncDirSync, writeFileAtomicSync } from '../io/atomic.js';
 import type { TrainConfig } from './config.js';
 
 export const CHECKPOINT_FORMAT = 1;
@@ -45,33 +46,6 @@ export interface CheckpointContents {
   trainTensors: Record<string, Tensor>;
 }
 
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some filesystems refuse fsync on directories; the rename is still atomic.
-  }
-}
-
-/** Writes a small file atomically (temp + fsync + rename). */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    writeFileSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(path.dirname(file));
-}
-
 export function stepDirName(step: number): string {
   return `step-${String(step).padStart(7, '0')}`;
 }
@@ -96,8 +70,8 @@ export function saveCheckpoint(root: string, contents: Omit<CheckpointContents, 
     torch.saveSafetensors(path.join(tmp, 'model.safetensors'), contents.model);
     for (const [rate, sd] of contents.ema) torch.saveSafetensors(path.join(tmp, `ema-${rate}.safetensors`), sd);
     if (Object.keys(contents.trainTensors).length > 0) torch.saveSafetensors(path.join(tmp, 'train-state.safetensors'), contents.trainTensors);
-    writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(contents.state, null, 1));
-    fsyncDir(tmp);
+    writeFileAtomicSync(path.join(tmp, 'state.json'), JSON.stringify(contents.state, null, 1));
+    syncDirSync(tmp);
     // Replacing a same-step checkpoint (e.g. saved again at SIGINT): move the old one aside first.
     if (existsSync(final)) {
       const old = path.join(root, `.${name}.old-${process.pid}`);
@@ -107,12 +81,12 @@ export function saveCheckpoint(root: string, contents: Omit<CheckpointContents, 
     } else {
       renameSync(tmp, final);
     }
-    fsyncDir(root);
+    syncDirSync(root);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  writeFileAtomic(path.join(root, 'latest'), `${name}\n`);
+  writeFileAtomicSync(path.join(root, 'latest'), `${name}\n`);
   if (options.keep !== undefined && options.keep > 0) pruneCheckpoints(root, options.keep);
   return final;
 }

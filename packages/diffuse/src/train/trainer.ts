@@ -4,6 +4,7 @@
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
+import type { Batch } from '../data/loader.js';
 import type { ModelKwargs } from '../diffusion/enums.js';
 import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
 import type { TrainConfig } from './config.js';
@@ -12,16 +13,10 @@ import { EMA } from './ema.js';
 import { asModelFn, createDiffusion, createUNet } from './factory.js';
 import { RunningMeans } from './metrics.js';
 
-/** A batch of training images in [-1, 1] and their labels. */
-export interface Batch {
-  x: Tensor; // (B, C, H, W) float32
-  y: Tensor | null; // (B,) int64
-}
-
-/** Where batches come from; `state()` is stored in checkpoints so a resume continues in place. */
+/** Where batches come from (a BatchLoader); its position is stored in checkpoints. */
 export interface BatchSource {
-  next(): Promise<Batch>;
-  state(): unknown;
+  next(): Promise<Pick<Batch, 'x' | 'y'>>;
+  position(): unknown;
 }
 
 /** One averaged log row (improved-diffusion's dumpkvs). */
@@ -129,7 +124,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       examples,
       optimizer: optFlat.meta,
       scheduleSampler: 'stateDict' in sampler ? (sampler as LossSecondMomentResampler).stateDict() : undefined,
-      data: opts.data.state(),
+      data: opts.data.position(),
       emaRates: cfg.optim.emaRates,
       seconds: priorSeconds + (performance.now() - t0) / 1000,
       createdAt: new Date().toISOString(),
@@ -178,7 +173,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         torch.tidy(() => {
           const x = batch.x.narrow(0, i, n); // (b, C, H, W)
           const kwargs: ModelKwargs = {};
-          if (cfg.run.classCond && batch.y !== null) {
+          if (cfg.run.classCond) {
             let y = batch.y.narrow(0, i, n); // (b,)
             if (cfg.optim.classDropout > 0) {
               // Replace labels by the null class with probability p (classifier-free guidance).
@@ -202,7 +197,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       return total;
     });
     batch.x.dispose();
-    batch.y?.dispose();
+    batch.y.dispose();
 
     const gradNorm = torch.optim.clipGradNorm_(params, cfg.optim.gradClip > 0 ? cfg.optim.gradClip : Infinity);
     if (!Number.isFinite(stepLoss) || !Number.isFinite(gradNorm)) {
