@@ -1,2 +1,3 @@
 // diffuse: the diffusion framework (see the README).
-export {};
+export * from './samplers/index.js';
+export * from './guidance/index.js';
