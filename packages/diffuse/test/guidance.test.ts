@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { ModelMeanType, ModelVarType, type ModelFn, type ModelKwargs } from '../src/diffusion/enums.js';
-import { classifierFreeGuidance, classifierGradient, type ClassifierGuidance } from '../src/guidance/index.js';
+import { classifierFreeGuidance, classifierGradient, type ClassifierGuidance, type Guidance } from '../src/guidance/index.js';
 import { sample, type DiffusionModelSpec, type SamplerName } from '../src/samplers/index.js';
 import { GMM3, classLogPosterior, levelOf, linearAlphasCumprod, momentError, toyModel } from './samplers-toy.js';
 
@@ -130,4 +130,23 @@ test('classifier guidance at s = 1 turns the unconditional model into each class
       torch.dispose([x, y]);
     }
   }
+});
+
+test('guided sampling leaves only its result behind', () => {
+  const conditional = conditionalSpec(toyModel(GMM3, LINEAR, ModelMeanType.EPSILON, { classes: CLASSES }));
+  const unconditional = conditionalSpec(toyModel(GMM3, LINEAR, ModelMeanType.EPSILON));
+  const y = labels([0, 1, 1, 0]);
+  const cases: [DiffusionModelSpec, SamplerName, Guidance][] = [
+    [conditional, 'ddpm', { kind: 'classifier-free', scale: 3, nullClass: NULL_CLASS }],
+    [conditional, 'heun', { kind: 'classifier-free', scale: 3, nullClass: NULL_CLASS }],
+    [unconditional, 'ddpm', { kind: 'classifier', gradFn: classifierGradient(classifier), scale: 2 }],
+    [unconditional, 'dpmpp-2m', { kind: 'classifier', gradFn: classifierGradient(classifier), scale: 2 }],
+  ];
+  for (const [spec, sampler, guidance] of cases) {
+    const before = torch.memory().tensors;
+    const x = sample(spec, [4, 2, 1, 1], { sampler, steps: 6, modelKwargs: { y }, guidance });
+    assert.equal(torch.memory().tensors, before + 1, `${sampler} with ${guidance.kind} guidance leaked`);
+    x.dispose();
+  }
+  y.dispose();
 });
