@@ -1,11 +1,11 @@
 // DDIM (Song, Meng & Ermon 2021): the non-Markovian reverse process of eq. 12 over a timestep
 // subsequence τ, with η interpolating between deterministic DDIM (η = 0) and DDPM-like noise
 // (η = 1, eq. 16); and its deterministic inversion x_0 → x_T (the ODE of sec. 4.3 run forward).
-import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import type { ModelKwargs } from '../diffusion/enums.js';
 import { predict, type DiffusionModelSpec } from './denoiser.js';
 import { runToEnd } from './loop.js';
+import { gaussianLike } from './noise.js';
 import { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
@@ -52,7 +52,7 @@ export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun
       // 3. x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev−σ²) ε̂ + σ z  (eq. 12), no noise on the last step.
       const mean = ddimMean(x0, eps, alphaBarPrev, sigma);
       if (k === 0 || sigma === 0) return { x: mean, x0 };
-      const z = torch.randnLike(x, { generator }); // (B, C, H, W)
+      const z = gaussianLike(x, generator); // (B, C, H, W)
       return { x: mean.add(z.mul(sigma)), x0 };
     },
   };

@@ -3,11 +3,11 @@
 // Respacing (improved-diffusion's SpacedDiffusion): the kept timesteps τ_0 < … < τ_{N−1} form a
 // shorter chain with ᾱ'_k = ᾱ_{τ_k} and β'_k = 1 − ᾱ'_k / ᾱ'_{k−1} (ᾱ'_{−1} = 1); the model is
 // still called at the original τ_k.
-import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { ModelMeanType, ModelVarType } from '../diffusion/enums.js';
 import { conditionMean, guidanceGradient } from '../guidance/classifier.js';
 import { modelTimesteps, predictionFromOutput, runModel } from './denoiser.js';
+import { gaussianLike } from './noise.js';
 import { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
@@ -126,7 +126,7 @@ export function ddpm(ctx: SamplerContext, options: DdpmOptions = {}): SamplerRun
       }
       // 5. x_{k−1} = μ + σ z (Alg. 2, line 4), with no noise on the last step.
       if (k === 0) return { x: mean, x0 };
-      const z = torch.randnLike(x, { generator }); // (B, C, H, W)
+      const z = gaussianLike(x, generator); // (B, C, H, W)
       const std = typeof logVar === 'number' ? z.mul(Math.exp(0.5 * logVar)) : z.mul(logVar.mul(0.5).exp());
       return { x: mean.add(std), x0 };
     },

@@ -164,6 +164,7 @@ export type KarrasDenoiser = (x: Tensor, sigma: number) => Tensor;
 
 /**
  * The model as a VE-form denoiser D(x, σ) ≈ E[x_0 | x_0 + σ ε = x] (Karras et al. 2022, sec. 2).
+ * Outside [σ_min, σ_max] the model is asked at the nearest end timestep (the σ grids here stay inside).
  * @param spec the model; @param sigmas its discrete noise levels (new DiscreteSigmas(ᾱ)).
  * @param kwargs extra model inputs; @param classifier optional classifier guidance.
  * @returns D, evaluating the model once per call.

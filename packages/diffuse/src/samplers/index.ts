@@ -12,6 +12,7 @@ import { dpmSolverPlusPlus2M } from './dpm-solver-pp.js';
 import { euler } from './euler.js';
 import { heun } from './heun.js';
 import { runProgressive, runToEnd, type ProgressiveStep } from './loop.js';
+import { gaussian } from './noise.js';
 import type { TimestepSpacing } from './timesteps.js';
 import type { SamplerContext, SamplerRun } from './types.js';
 
@@ -44,6 +45,8 @@ export interface SampleOptions {
   progress?: (step: number, total: number) => void;
   /** The start noise z ~ N(0, I) (B, C, H, W) instead of drawing it (not consumed). */
   noise?: Tensor;
+  /** Where to draw the start noise when `noise` is not given (default 'cpu'; the model's device). */
+  device?: torch.Device;
 }
 
 /** The sampler run for the options (guidance applied). */
@@ -73,7 +76,7 @@ function prepare(spec: DiffusionModelSpec, options: SampleOptions): SamplerRun {
 }
 
 function startNoise(shape: number[], options: SampleOptions): Tensor {
-  if (options.noise === undefined) return torch.randn(shape, { generator: options.generator }); // (B, C, H, W)
+  if (options.noise === undefined) return gaussian(shape, options.device, options.generator); // (B, C, H, W)
   if (options.noise.shape.join() !== shape.join()) {
     throw new Error(`sample: noise has shape [${options.noise.shape.join(', ')}], expected [${shape.join(', ')}]`);
   }
@@ -138,5 +141,6 @@ export {
 } from './denoiser.js';
 export { DiscreteSigmas, karrasSigmas, logSnrUniformSigmas, timeUniformSigmas, veScaling, type VeScaling } from './sigmas.js';
 export { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
+export { gaussian, gaussianLike } from './noise.js';
 export { runProgressive, runToEnd, type ProgressiveStep } from './loop.js';
 export { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
