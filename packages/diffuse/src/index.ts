@@ -1,4 +1,6 @@
 // diffuse: the diffusion framework (see the README).
 export * from './diffusion/index.js';
+export * from './samplers/index.js';
+export * from './guidance/index.js';
 export * from './io/index.js';
 export * from './data/index.js';
