@@ -7,7 +7,7 @@ import {
   karrasSigmas,
   logSnrUniformSigmas,
   respacedPosterior,
-  spaceTimesteps,
+  samplerTimesteps,
   timeUniformSigmas,
 } from '../src/samplers/index.js';
 import { cosineAlphasCumprod, linearAlphasCumprod } from './samplers-toy.js';
@@ -16,16 +16,16 @@ const close = (a: number, b: number, tol = 1e-9): boolean => Math.abs(a - b) <= 
 
 test('timestep spacing follows improved-diffusion', () => {
   // space_timesteps(1000, "ddim50") = range(0, 1000, 20); "ddim10" of 1000 = range(0, 1000, 100).
-  assert.deepEqual(spaceTimesteps(1000, 50, 'ddim'), Array.from({ length: 50 }, (_, i) => 20 * i));
-  assert.deepEqual(spaceTimesteps(1000, 10, 'ddim'), Array.from({ length: 10 }, (_, i) => 100 * i));
-  assert.throws(() => spaceTimesteps(100, 30, 'ddim'), /no integer stride/);
+  assert.deepEqual(samplerTimesteps(1000, 50, 'ddim'), Array.from({ length: 50 }, (_, i) => 20 * i));
+  assert.deepEqual(samplerTimesteps(1000, 10, 'ddim'), Array.from({ length: 10 }, (_, i) => 100 * i));
+  assert.throws(() => samplerTimesteps(100, 30, 'ddim'), /cannot create exactly/);
   // One section of N: round(i (T−1)/(N−1)), both ends kept.
-  assert.deepEqual(spaceTimesteps(1000, 10), [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]);
-  assert.deepEqual(spaceTimesteps(10, 4), [0, 3, 6, 9]);
-  assert.deepEqual(spaceTimesteps(1000, 1000), Array.from({ length: 1000 }, (_, i) => i));
-  assert.deepEqual(spaceTimesteps(1000, 0, [900, 5, 300]), [5, 300, 900]);
-  assert.throws(() => spaceTimesteps(1000, 0, [5, 5]), /twice/);
-  assert.throws(() => spaceTimesteps(1000, 1001), /steps must be/);
+  assert.deepEqual(samplerTimesteps(1000, 10), [0, 111, 222, 333, 444, 555, 666, 777, 888, 999]);
+  assert.deepEqual(samplerTimesteps(10, 4), [0, 3, 6, 9]);
+  assert.deepEqual(samplerTimesteps(1000, 1000), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(samplerTimesteps(1000, 0, [900, 5, 300]), [5, 300, 900]);
+  assert.throws(() => samplerTimesteps(1000, 0, [5, 5]), /twice/);
+  assert.throws(() => samplerTimesteps(1000, 1001), /steps must be/);
 });
 
 test('σ ↔ t: discrete sigmas map to their timesteps, fractional ones interpolate log σ', () => {
@@ -80,7 +80,7 @@ test('the respaced posterior: full chain equals the schedule, respaced ᾱ are t
   }
   assert.ok(close(full.posteriorLogVarianceClipped[0]!, Math.log(full.posteriorVariance[1]!)));
   // Respaced: ∏_{j ≤ k} (1 − β'_j) = ᾱ_{τ_k}, and the last step's mean is x̂_0 itself.
-  const taus = spaceTimesteps(T, 25);
+  const taus = samplerTimesteps(T, 25);
   const spaced = respacedPosterior(ac, taus);
   let prod = 1;
   taus.forEach((tau, i) => {

@@ -68,21 +68,25 @@ export function spaceTimesteps(numTimesteps: number, sectionCounts: string | num
  * @returns the new β and the map from new index to original timestep.
  */
 export function respacedBetas(betas: ArrayLike<number>, useTimesteps: Iterable<number>): { betas: Float64Array; timestepMap: number[] } {
-  const keep = new Set(useTimesteps);
-  for (const s of keep) {
+  const timestepMap = [...new Set(useTimesteps)].sort((a, b) => a - b);
+  for (const s of timestepMap) {
     if (!Number.isInteger(s) || s < 0 || s >= betas.length) throw new RangeError(`timestep ${s} out of range [0, ${betas.length})`);
   }
-  const alphasCumprod = alphasCumprodOf(betas);
-  const newBetas: number[] = [];
-  const timestepMap: number[] = [];
+  return { betas: respacedBetasFromAlphasCumprod(alphasCumprodOf(betas), timestepMap), timestepMap };
+}
+
+/**
+ * β'_k = 1 − ᾱ_{τ_k} / ᾱ_{τ_{k−1}} (ᾱ_{τ_{−1}} = 1): the betas of the process that visits only the
+ * kept timesteps τ (ascending) and keeps ᾱ there.
+ */
+export function respacedBetasFromAlphasCumprod(alphasCumprod: ArrayLike<number>, timesteps: readonly number[]): Float64Array {
   let last = 1;
-  alphasCumprod.forEach((ab, i) => {
-    if (!keep.has(i)) return;
-    newBetas.push(1 - ab / last);
+  return Float64Array.from(timesteps, (tau) => {
+    const ab = alphasCumprod[tau]!;
+    const beta = 1 - ab / last;
     last = ab;
-    timestepMap.push(i);
+    return beta;
   });
-  return { betas: Float64Array.from(newBetas), timestepMap };
 }
 
 /** Options of SpacedDiffusion: the base process's, plus the timesteps to keep. */

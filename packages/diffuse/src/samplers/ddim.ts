@@ -6,7 +6,7 @@ import type { ModelKwargs } from '../diffusion/enums.js';
 import { predict, type DiffusionModelSpec } from './denoiser.js';
 import { runToEnd } from './loop.js';
 import { gaussianLike } from './noise.js';
-import { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
+import { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
 /** DDIM options. */
@@ -33,7 +33,7 @@ function ddimMean(x0: Tensor, eps: Tensor, alphaBarPrev: number, sigma: number):
 export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun {
   const { spec, modelKwargs, generator, classifier } = ctx;
   const ac = spec.alphasCumprod;
-  const timesteps = spaceTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
+  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
   const N = timesteps.length;
   const eta = options.eta ?? 0;
   if (!(eta >= 0)) throw new RangeError(`DDIM: eta must be ≥ 0, got ${eta}`);
@@ -81,7 +81,7 @@ export interface DdimInvertOptions {
  */
 export function ddimInvert(spec: DiffusionModelSpec, x0: Tensor, options: DdimInvertOptions = {}): Tensor {
   const ac = spec.alphasCumprod;
-  const timesteps = spaceTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
+  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
   const N = timesteps.length;
   const modelKwargs = options.modelKwargs ?? {};
   const run: SamplerRun = {

@@ -8,7 +8,9 @@ import { ModelMeanType, ModelVarType } from '../diffusion/enums.js';
 import { conditionMean, guidanceGradient } from '../guidance/classifier.js';
 import { modelTimesteps, predictionFromOutput, runModel } from './denoiser.js';
 import { gaussianLike } from './noise.js';
-import { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
+import { respacedBetasFromAlphasCumprod } from '../diffusion/respace.js';
+import { computeDiffusionTables } from '../diffusion/tables.js';
+import { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
 /** The respaced chain's constants, k = 0..N−1 (float64). */
@@ -33,25 +35,17 @@ export interface RespacedPosterior {
  * @returns the respaced constants.
  */
 export function respacedPosterior(alphasCumprod: Float64Array, timesteps: number[]): RespacedPosterior {
-  const N = timesteps.length;
-  const betas = new Float64Array(N);
-  const posteriorVariance = new Float64Array(N);
-  const posteriorMeanCoef1 = new Float64Array(N);
-  const posteriorMeanCoef2 = new Float64Array(N);
-  let alphaBarPrev = 1;
-  timesteps.forEach((tau, k) => {
-    const alphaBar = alphasCumprod[tau]!;
-    const beta = 1 - alphaBar / alphaBarPrev;
-    betas[k] = beta;
-    posteriorVariance[k] = (beta * (1 - alphaBarPrev)) / (1 - alphaBar);
-    posteriorMeanCoef1[k] = (beta * Math.sqrt(alphaBarPrev)) / (1 - alphaBar);
-    posteriorMeanCoef2[k] = ((1 - alphaBarPrev) * Math.sqrt(1 - beta)) / (1 - alphaBar);
-    alphaBarPrev = alphaBar;
-  });
-  // β̃'_0 = 0 has no log; improved-diffusion uses β̃'_1 there (and β'_0 for a one-step chain).
-  const first = N > 1 ? posteriorVariance[1]! : betas[0]!;
-  const posteriorLogVarianceClipped = posteriorVariance.map((v, k) => Math.log(k === 0 ? first : v));
-  return { timesteps, betas, posteriorVariance, posteriorLogVarianceClipped, posteriorMeanCoef1, posteriorMeanCoef2 };
+  // β'_k = 1 − ᾱ_{τ_k} / ᾱ_{τ_{k−1}} (respace.ts), then the usual posterior tables (tables.ts).
+  const betas = respacedBetasFromAlphasCumprod(alphasCumprod, timesteps);
+  const t = computeDiffusionTables(betas);
+  return {
+    timesteps,
+    betas,
+    posteriorVariance: t.posteriorVariance,
+    posteriorLogVarianceClipped: t.posteriorLogVarianceClipped,
+    posteriorMeanCoef1: t.posteriorMeanCoef1,
+    posteriorMeanCoef2: t.posteriorMeanCoef2,
+  };
 }
 
 /** DDPM options. */
@@ -71,7 +65,7 @@ export interface DdpmOptions {
 export function ddpm(ctx: SamplerContext, options: DdpmOptions = {}): SamplerRun {
   const { spec, modelKwargs, generator, classifier } = ctx;
   const T = spec.alphasCumprod.length;
-  const timesteps = spaceTimesteps(T, options.steps ?? T, options.spacing);
+  const timesteps = samplerTimesteps(T, options.steps ?? T, options.spacing);
   const N = timesteps.length;
   if (spec.meanType === ModelMeanType.PREVIOUS_X && N !== T) {
     throw new Error(`a previous_x model predicts x_{t-1} of its own ${T}-step chain: sample it with all ${T} steps (got ${N})`);

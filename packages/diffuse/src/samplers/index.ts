@@ -11,7 +11,7 @@ import type { DiffusionModelSpec } from './denoiser.js';
 import { dpmSolverPlusPlus2M } from './dpm-solver-pp.js';
 import { euler } from './euler.js';
 import { heun } from './heun.js';
-import { runProgressive, runToEnd, type ProgressiveStep } from './loop.js';
+import { runProgressive, runToEnd, type SamplerStep } from './loop.js';
 import { gaussian } from './noise.js';
 import type { TimestepSpacing } from './timesteps.js';
 import type { SamplerContext, SamplerRun } from './types.js';
@@ -110,7 +110,7 @@ export function* sampleProgressive(
   spec: DiffusionModelSpec,
   shape: number[],
   options: SampleOptions,
-): Generator<ProgressiveStep, void, undefined> {
+): Generator<SamplerStep, void, undefined> {
   const run = prepare(spec, options);
   const z = startNoise(shape, options).keep();
   try {
@@ -140,7 +140,7 @@ export {
   type Prediction,
 } from './denoiser.js';
 export { DiscreteSigmas, karrasSigmas, logSnrUniformSigmas, timeUniformSigmas, veScaling, type VeScaling } from './sigmas.js';
-export { spaceTimesteps, type TimestepSpacing } from './timesteps.js';
+export { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
 export { gaussian, gaussianLike } from './noise.js';
-export { runProgressive, runToEnd, type ProgressiveStep } from './loop.js';
+export { runProgressive, runToEnd, type SamplerStep } from './loop.js';
 export { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';

@@ -5,7 +5,7 @@ import type { Tensor } from '@diffuse/torch';
 import type { SamplerRun } from './types.js';
 
 /** One intermediate of a progressive run. */
-export interface ProgressiveStep {
+export interface SamplerStep {
   /** Steps done so far (1..total). */
   step: number;
   total: number;
@@ -56,7 +56,7 @@ export function* runProgressive(
   run: SamplerRun,
   noise: Tensor,
   progress?: (step: number, total: number) => void,
-): Generator<ProgressiveStep, void, undefined> {
+): Generator<SamplerStep, void, undefined> {
   let x: Tensor = torch.noGrad(() => run.start(noise)).keep(); // (B, C, H, W)
   try {
     for (let i = 0; i < run.total; i++) {

@@ -1,3 +1,5 @@
+import { spaceTimesteps } from '../diffusion/respace.js';
+
 // Which of the T training timesteps a discrete sampler visits (DDPM respacing, DDIM's
 // subsequence τ). improved-diffusion's space_timesteps with one section: 'uniform' keeps
 // round(i (T−1)/(N−1)), so the first and last timesteps are always included; 'ddim' is its
@@ -13,20 +15,14 @@ export type TimestepSpacing = 'uniform' | 'ddim' | readonly number[];
  * @param spacing 'uniform' (default), 'ddim', or an explicit list of distinct integers in [0, T).
  * @returns N distinct integers in [0, T), ascending.
  */
-export function spaceTimesteps(numTimesteps: number, steps: number, spacing: TimestepSpacing = 'uniform'): number[] {
+export function samplerTimesteps(numTimesteps: number, steps: number, spacing: TimestepSpacing = 'uniform'): number[] {
   if (typeof spacing !== 'string') return checkedList(numTimesteps, spacing);
   if (!Number.isInteger(steps) || steps < 1 || steps > numTimesteps) {
     throw new RangeError(`steps must be an integer in [1, ${numTimesteps}], got ${steps}`);
   }
-  if (spacing === 'ddim') {
-    for (let stride = 1; stride <= numTimesteps; stride++) {
-      if (Math.ceil(numTimesteps / stride) === steps) return Array.from({ length: steps }, (_, i) => i * stride);
-    }
-    throw new RangeError(`'ddim' spacing: no integer stride gives exactly ${steps} of ${numTimesteps} timesteps`);
-  }
+  // One step starts from pure noise (improved-diffusion's single section would keep t = 0).
   if (steps === 1) return [numTimesteps - 1];
-  const stride = (numTimesteps - 1) / (steps - 1);
-  return Array.from({ length: steps }, (_, i) => Math.round(i * stride));
+  return spaceTimesteps(numTimesteps, spacing === 'ddim' ? `ddim${steps}` : [steps]);
 }
 
 function checkedList(numTimesteps: number, list: readonly number[]): number[] {
