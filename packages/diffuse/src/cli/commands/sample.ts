@@ -1,0 +1,108 @@
+// `diffuse sample`: images from a checkpoint → grid.png, one PNG per sample, samples.npz.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+import { makeGrid } from '../../io/grid.js';
+import { writeNpz } from '../../io/npz.js';
+import { writePng } from '../../io/png.js';
+import { generateImages } from '../../pipeline/generate.js';
+import { loadPipeline } from '../../pipeline/load.js';
+import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
+import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
+import type { Command } from '../main.js';
+import { Progress } from '../progress.js';
+
+/** Flags shared by `sample`, `animate` and `demo`. */
+export const SAMPLING_FLAGS: FlagSpec[] = [
+  { key: 'checkpoint', type: 'string', help: "a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Model' },
+  { key: 'ema', type: 'string', help: "EMA rate to use, or 'none' for the raw weights", defaultText: 'the first EMA rate' },
+  { key: 'sampler', type: 'string', choices: ['ddpm', 'ddim', 'dpmpp-2m', 'euler', 'heun'], help: 'sampling algorithm', defaultText: 'ddim', group: 'Sampling' },
+  { key: 'steps', type: 'int', min: 1, help: 'sampler steps (ddpm: ≤ T)', defaultText: 'ddim 50, dpmpp-2m 20, euler 50, heun 25, ddpm T' },
+  { key: 'eta', type: 'float', min: 0, help: "DDIM's η (0 = deterministic)", defaultText: '0' },
+  { key: 'guidance', type: 'float', min: 0, help: 'classifier-free guidance scale s (1 = none; class-conditional models)' },
+  { key: 'class', type: 'ints', min: 0, help: 'class labels to draw, cycled (class-conditional models)' },
+  { key: 'seed', type: 'int', min: 0, help: 'random seed', defaultText: '0' },
+];
+
+export function emaOption(v: FlagValue | undefined): number | 'none' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'none') return 'none';
+  const r = Number(v);
+  if (!(r > 0 && r < 1)) throw new UsageError(`--ema: expected a rate in (0, 1) or 'none', got '${String(v)}'`);
+  return r;
+}
+
+export const command: Command = {
+  spec: {
+    name: 'sample',
+    summary: 'draw images from a checkpoint (grid.png, PNGs, samples.npz)',
+    usage: 'diffuse sample --checkpoint DIR|NAME --n N --out DIR [--sampler S] [--steps S] [--guidance W] [--class K,...]',
+    flags: [
+      ...SAMPLING_FLAGS,
+      { key: 'n', type: 'int', min: 1, help: 'number of images', defaultText: '64', group: 'Output' },
+      { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
+      { key: 'out', type: 'string', help: 'output folder' },
+      THREADS_FLAG,
+      DEVICE_FLAG,
+    ],
+  },
+  async run(args) {
+    const f = args.flags;
+    applyMachineFlags(f);
+    if (f.checkpoint === undefined) throw new UsageError("'diffuse sample' needs --checkpoint (a training output folder, or 'digits-cpu' for the shipped model)");
+    if (f.out === undefined) throw new UsageError("'diffuse sample' needs --out DIR");
+    const out = f.out as string;
+    // Never overwrite something the user made: only an earlier sample folder may be replaced.
+    if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
+      throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
+    }
+    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema) });
+    const classes = f.class as number[] | undefined;
+    const k = pipe.config.model.numClasses;
+    if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
+    if (classes?.some((c) => c >= k)) throw new UsageError(`--class: this model has classes 0..${k - 1}`);
+    if (f.guidance !== undefined && k === 0) throw new UsageError('--guidance: classifier-free guidance needs a class-conditional model');
+    const n = (f.n as number | undefined) ?? 64;
+    const progress = new Progress('sample');
+    const t0 = Date.now();
+    const imgs = generateImages(pipe, {
+      n,
+      batchSize: f.batchSize as number | undefined,
+      sampler: f.sampler as never,
+      steps: f.steps as number | undefined,
+      eta: f.eta as number | undefined,
+      guidance: f.guidance as number | undefined,
+      classes,
+      seed: (f.seed as number | undefined) ?? 0,
+      progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${Math.floor(done)}/${total} images`),
+    });
+    progress.clear();
+    // Write everything into a temporary folder, then swap it in: never a half-written output.
+    const tmp = `${out.replace(/\/+$/, '')}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(path.join(tmp, 'images'), { recursive: true });
+    try {
+      const { size, channels } = imgs;
+      const per = size * size * channels;
+      await writePng(path.join(tmp, 'grid.png'), makeGrid({ data: imgs.images, n, height: size, width: size, channels }, { nrow: Math.ceil(Math.sqrt(n)) }));
+      for (let i = 0; i < n; i++) {
+        await writePng(path.join(tmp, 'images', `${String(i).padStart(6, '0')}.png`), { data: imgs.images.subarray(i * per, (i + 1) * per), width: size, height: size, channels });
+      }
+      const arrays: Parameters<typeof writeNpz>[1] = { arr_0: { dtype: 'uint8', shape: [n, size, size, channels], data: imgs.images } };
+      if (imgs.labels) arrays.arr_1 = { dtype: 'int64', shape: [n], data: imgs.labels };
+      await writeNpz(path.join(tmp, 'samples.npz'), arrays);
+      if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+      mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+      renameSync(tmp, out);
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    const secs = (Date.now() - t0) / 1000;
+    console.log(`${n} images in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} img/s) from ${pipe.dir}${pipe.emaRate !== null ? ` (EMA ${pipe.emaRate})` : ''}`);
+    console.log(`grid:    ${path.join(out, 'grid.png')}`);
+    console.log(`images:  ${path.join(out, 'images')}/`);
+    console.log(`arrays:  ${path.join(out, 'samples.npz')} (arr_0 uint8 ${n}×${imgs.size}×${imgs.size}×${imgs.channels}${imgs.labels ? ', arr_1 labels' : ''})`);
+    return 0;
+  },
+};

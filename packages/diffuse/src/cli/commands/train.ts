@@ -1,0 +1,69 @@
+// `diffuse train`: train a model on images, with every model, diffusion and training option.
+import path from 'node:path';
+
+import { loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { PRESETS, resolveConfig, validateConfig, type TrainConfig } from '../../train/config.js';
+import { UsageError, type FlagValue } from '../args.js';
+import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
+import type { Command } from '../main.js';
+import { runTraining, SIGNAL_EXIT } from '../run-training.js';
+import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
+
+/** Settings a resumed run may change; the rest must match the checkpoint. */
+const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'keepCheckpoints', 'onNan', 'data']);
+
+function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): TrainConfig {
+  const changed = CONFIG_FLAGS.filter((f) => flags[f.key] !== undefined && !RESUMABLE.has(f.key));
+  if (changed.length > 0) {
+    throw new UsageError(`--resume continues the saved run's model, diffusion and optimizer; drop --${changed.map((f) => f.key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', --')}`);
+  }
+  const cfg = structuredClone(saved);
+  const over = flagsToConfig(flags).run ?? {};
+  Object.assign(cfg.run, over);
+  validateConfig(cfg);
+  return cfg;
+}
+
+export const command: Command = {
+  spec: {
+    name: 'train',
+    summary: 'train a diffusion model on images (mnist, a folder, or an .npz)',
+    usage: 'diffuse train --data mnist|DIR|FILE.npz --out DIR [--preset NAME] [--steps N | --minutes M] [flags]',
+    config: true,
+    flags: [
+      { key: 'out', type: 'string', help: 'output folder (checkpoints/, log.jsonl, loss.png, previews/)', group: 'Run' },
+      { key: 'preset', type: 'string', choices: Object.keys(PRESETS), help: 'start from a named configuration' },
+      { key: 'resume', type: 'bool', help: "continue the run in --out from its latest checkpoint (bit-exact)" },
+      ...CONFIG_FLAGS,
+      THREADS_FLAG,
+      DEVICE_FLAG,
+    ],
+  },
+  async run(args) {
+    const f = args.flags;
+    applyMachineFlags(f);
+    const out = f.out as string | undefined;
+    if (out === undefined) throw new UsageError("'diffuse train' needs --out DIR (where checkpoints and logs go)");
+    let config: TrainConfig;
+    let resume;
+    if (f.resume) {
+      if (f.preset !== undefined) throw new UsageError('--resume takes the configuration from the checkpoint; drop --preset');
+      resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
+      config = resumeConfig(resume.state.config, f);
+      console.log(`resuming ${resume.dir} at step ${resume.state.step}`);
+    } else {
+      try {
+        config = resolveConfig(f.preset as string | undefined, flagsToConfig(f));
+      } catch (e) {
+        if (e instanceof RangeError) throw new UsageError(e.message);
+        throw e;
+      }
+    }
+    const r = await runTraining({ config, out, resume });
+    const how = r.reason === 'signal' ? `stopped by ${r.signal}` : r.reason === 'minutes' ? 'time budget reached' : 'done';
+    console.log(`${how}: step ${r.step}, ${(r.seconds / 60).toFixed(1)} min${r.skipped ? `, ${r.skipped} steps skipped` : ''}`);
+    console.log(`checkpoint: ${r.checkpointDir}`);
+    console.log(`sample it:  diffuse sample --checkpoint ${out} --n 64 --out ${path.join(out, 'samples')}`);
+    return r.signal !== null ? SIGNAL_EXIT[r.signal] : 0;
+  },
+};

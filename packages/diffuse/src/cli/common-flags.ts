@@ -1,0 +1,18 @@
+// Flags every heavy command shares: threads and device.
+import * as torch from '@diffuse/torch';
+
+import { UsageError, type FlagSpec, type FlagValue } from './args.js';
+
+export const THREADS_FLAG: FlagSpec = { key: 'threads', type: 'int', min: 1, max: 1024, help: 'CPU threads for libtorch (default: all cores)', group: 'Machine' };
+export const DEVICE_FLAG: FlagSpec = { key: 'device', type: 'string', choices: ['cpu', 'cuda'], help: 'where to run', defaultText: 'cpu' };
+
+/** Applies --threads and checks --device; returns the device. */
+export function applyMachineFlags(flags: Record<string, FlagValue>): 'cpu' | 'cuda' {
+  if (flags.threads !== undefined) torch.setNumThreads(flags.threads as number);
+  const device = (flags.device as 'cpu' | 'cuda' | undefined) ?? 'cpu';
+  if (device === 'cuda' && !torch.cuda.isAvailable()) {
+    throw new UsageError(`--device cuda: this libtorch (${torch.libtorchVersion}) has no CUDA support or sees no GPU; build against a CUDA libtorch with LIBTORCH=... npm install`);
+  }
+  if (device === 'cuda') throw new UsageError('--device cuda: training and sampling on CUDA are not wired through the CLI yet; use the library with tensors on cuda');
+  return device;
+}

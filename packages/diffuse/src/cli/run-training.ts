@@ -1,0 +1,147 @@
+// A training run as the CLI does it: output folder, data, logs (terminal, JSONL, loss-curve
+// PNG), preview grids, checkpoints, and SIGINT/SIGTERM handling. Shared by `train` and `demo`.
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import * as torch from '@diffuse/torch';
+
+import { BatchLoader, type LoaderPosition } from '../data/loader.js';
+import { openDataset } from '../data/open.js';
+import { makeGrid } from '../io/grid.js';
+import { plotSeries } from '../io/plot.js';
+import { writePng } from '../io/png.js';
+import { generateImages } from '../pipeline/generate.js';
+import { pipelineFromModel } from '../pipeline/load.js';
+import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
+import type { TrainConfig } from '../train/config.js';
+import { train, type LogRow, type TrainResult } from '../train/trainer.js';
+import { UsageError } from './args.js';
+import { clock, Progress } from './progress.js';
+
+export interface RunTrainingOptions {
+  config: TrainConfig;
+  out: string;
+  resume?: CheckpointContents;
+  /** Label for the progress bar. */
+  label?: string;
+}
+
+/** Exit codes after a signal, as shells report them (128 + signal number). */
+export const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+export interface RunTrainingResult extends TrainResult {
+  signal: string | null;
+  out: string;
+}
+
+function fmt(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  return a >= 1000 || a < 1e-3 ? v.toExponential(3) : v.toPrecision(4);
+}
+
+/**
+ * Trains into `out` (checkpoints/, log.jsonl, loss.png, previews/, config.json).
+ * @throws UsageError when `out` already holds a run and no resume was asked for.
+ */
+export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
+  const cfg = o.config;
+  const ckptRoot = path.join(o.out, 'checkpoints');
+  if (o.resume === undefined && listCheckpoints(ckptRoot).length > 0) {
+    throw new UsageError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
+  }
+  mkdirSync(o.out, { recursive: true });
+
+  const dataset = openDataset(cfg.run.data, { size: cfg.model.imageSize, channels: cfg.model.channels });
+  if (cfg.run.classCond) {
+    if (dataset.numClasses === 0) throw new UsageError(`${cfg.run.data}: --class-cond needs labelled data (class from the file-name prefix before '_', or an npz with arr_1)`);
+    if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
+    if (cfg.model.numClasses < dataset.numClasses) throw new UsageError(`the data has ${dataset.numClasses} classes but --num-classes is ${cfg.model.numClasses}`);
+  }
+  writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  const loader = new BatchLoader(dataset, {
+    batchSize: cfg.optim.batchSize,
+    seed: cfg.run.seed,
+    randomFlip: cfg.run.randomFlip,
+    position: o.resume?.state.data as LoaderPosition | undefined,
+  });
+
+  const logFile = path.join(o.out, 'log.jsonl');
+  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
+  const progress = new Progress(o.label ?? 'train');
+  let signal: string | null = null;
+  const onSignal = (s: string): void => {
+    if (signal !== null) return;
+    signal = s;
+    progress.clear();
+    console.error(`diffuse: ${s} received — saving a checkpoint, then stopping (again to wait; the checkpoint is atomic)`);
+  };
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((s) => {
+    const h = (): void => onSignal(s);
+    process.on(s, h);
+    return [s, h] as const;
+  });
+  const stepsGoal = cfg.run.steps;
+  const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
+  const started = Date.now();
+  let lastImgPerSec = 0;
+
+  console.log(
+    `training ${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} images)` +
+      ` for ${stepsGoal} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${o.out}`,
+  );
+  let result: TrainResult;
+  try {
+    result = await train({
+      config: cfg,
+      checkpointRoot: ckptRoot,
+      data: loader,
+      resume: o.resume,
+      shouldStop: () => signal !== null,
+      events: {
+        onStep(step, info) {
+          const f = Math.max(step / stepsGoal, info.elapsed / budget);
+          progress.update(f, (Date.now() - started) / 1000, `step ${step}/${stepsGoal} loss ${fmt(info.loss)} ${lastImgPerSec.toFixed(1)} img/s`);
+        },
+        onLog(row: LogRow) {
+          lastImgPerSec = row.imgPerSec;
+          appendFileSync(logFile, JSON.stringify(row) + '\n');
+          curve.step.push(row.step);
+          curve.loss.push(row.loss ?? NaN);
+          if (!progress.enabled) {
+            const q = ['loss_q0', 'loss_q1', 'loss_q2', 'loss_q3'].map((k) => (row[k] === undefined ? '-' : fmt(row[k]!))).join(' ');
+            console.log(
+              `step ${row.step} loss ${fmt(row.loss ?? NaN)}${row.mse !== undefined ? ` mse ${fmt(row.mse)}` : ''}${row.vb !== undefined ? ` vb ${fmt(row.vb)}` : ''}` +
+                ` q[${q}] grad ${fmt(row.grad_norm ?? NaN)} lr ${fmt(row.lr)} ${row.imgPerSec.toFixed(1)} img/s ${clock(row.elapsed)}`,
+            );
+          }
+          void writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
+        },
+        onCheckpoint(dir) {
+          if (!progress.enabled) console.log(`checkpoint ${dir}`);
+        },
+        async onPreview(step, model) {
+          const pipe = pipelineFromModel(cfg, model);
+          const imgs = generateImages(pipe, { n: 16, batchSize: 16, sampler: 'ddim', steps: 25, seed: 0 });
+          mkdirSync(path.join(o.out, 'previews'), { recursive: true });
+          await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
+        },
+        onSkip(step, skipped) {
+          progress.clear();
+          console.error(`diffuse: non-finite loss at step ${step}; skipped (${skipped} so far)`);
+        },
+      },
+    });
+  } finally {
+    progress.clear();
+    for (const [s, h] of handlers) process.off(s, h);
+    await loader.close();
+  }
+  if (curve.step.length > 0) await writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
+  return { ...result, signal, out: o.out };
+}
+
+/** Whether a path looks like an existing training output folder. */
+export function hasRun(out: string): boolean {
+  return existsSync(path.join(out, 'checkpoints'));
+}

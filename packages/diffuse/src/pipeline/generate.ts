@@ -1,0 +1,115 @@
+// Sampling many images in batches, with guidance and class labels, into uint8 NHWC arrays (the
+// format of improved-diffusion's image_sample.py and the openai evaluator).
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
+import { sample, sampleProgressive, type SamplerName } from '../samplers/index.js';
+import type { Guidance } from '../guidance/index.js';
+import type { Pipeline } from './load.js';
+
+export interface GenerateOptions {
+  n: number;
+  batchSize?: number;
+  sampler?: SamplerName;
+  steps?: number;
+  eta?: number;
+  /** Classifier-free guidance scale (class-conditional models; 1 = none). */
+  guidance?: number;
+  /** Class labels to cycle through (class-conditional models); default all classes in turn. */
+  classes?: number[];
+  seed?: number;
+  /** Called after each sampler step with (images done so far + fraction of this batch, n). */
+  progress?: (done: number, total: number) => void;
+}
+
+export interface GeneratedImages {
+  /** uint8 (N, H, W, C) row-major. */
+  images: Uint8Array;
+  /** int64 labels for class-conditional models, else null. */
+  labels: BigInt64Array | null;
+  n: number;
+  size: number;
+  channels: number;
+}
+
+/** [-1, 1] floats (B, C, H, W) → uint8 (B, H, W, C): ((x + 1)·127.5) clamped, truncated as improved-diffusion. */
+export function toUint8NHWC(x: Tensor): Uint8Array {
+  return torch.tidy(() => x.add(1).mul(127.5).clamp(0, 255).to('uint8').permute([0, 2, 3, 1]).contiguous().data() as Uint8Array);
+}
+
+function labelsFor(pipe: Pipeline, start: number, count: number, classes: number[] | undefined): Tensor | undefined {
+  const k = pipe.config.model.numClasses;
+  if (k === 0) return undefined;
+  const pool = classes && classes.length > 0 ? classes : Array.from({ length: k }, (_, i) => i);
+  return torch.tensor(BigInt64Array.from({ length: count }, (_, i) => BigInt(pool[(start + i) % pool.length]!)));
+}
+
+function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | undefined {
+  if (scale === undefined || scale === 1 || pipe.config.model.numClasses === 0) return undefined;
+  return { kind: 'classifier-free', scale, nullClass: pipe.config.model.numClasses };
+}
+
+/**
+ * Samples n images from a pipeline.
+ * @returns uint8 NHWC images (and labels when class-conditional).
+ */
+export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedImages {
+  const { imageSize: size, channels } = pipe.config.model;
+  const batch = Math.max(1, Math.min(o.batchSize ?? 64, o.n));
+  const images = new Uint8Array(o.n * size * size * channels);
+  const labels = pipe.config.model.numClasses > 0 ? new BigInt64Array(o.n) : null;
+  const generator = new torch.Generator({ seed: o.seed ?? 0 });
+  for (let start = 0; start < o.n; start += batch) {
+    const count = Math.min(batch, o.n - start);
+    torch.tidy(() => {
+      const y = labelsFor(pipe, start, count, o.classes);
+      const x = torch.noGrad(() =>
+        sample(pipe.spec, [count, channels, size, size], {
+          sampler: o.sampler ?? 'ddim',
+          steps: o.steps,
+          eta: o.eta,
+          generator,
+          modelKwargs: y ? { y } : {},
+          guidance: guidanceFor(pipe, o.guidance),
+          progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
+        }),
+      ); // (b, C, H, W)
+      images.set(toUint8NHWC(x), start * size * size * channels);
+      if (labels && y) labels.set(y.data() as BigInt64Array, start);
+    });
+  }
+  return { images, labels, n: o.n, size, channels };
+}
+
+/**
+ * The denoising process as frames: every `every`-th sampler step of one batch, as uint8 NHWC
+ * images of the current x_t (for `diffuse animate`).
+ */
+export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: number }): Generator<{ step: number; total: number; images: Uint8Array }> {
+  const { imageSize: size, channels } = pipe.config.model;
+  const generator = new torch.Generator({ seed: o.seed ?? 0 });
+  const y = labelsFor(pipe, 0, o.n, o.classes)?.keep();
+  try {
+    const steps = torch.noGrad(() =>
+      sampleProgressive(pipe.spec, [o.n, channels, size, size], {
+        sampler: o.sampler ?? 'ddim',
+        steps: o.steps,
+        eta: o.eta,
+        generator,
+        modelKwargs: y ? { y } : {},
+        guidance: guidanceFor(pipe, o.guidance),
+      }),
+    );
+    for (;;) {
+      const r = torch.noGrad(() => steps.next());
+      if (r.done) break;
+      const { step, total, x, x0 } = r.value;
+      const every = Math.max(1, Math.round(total / (o.frames ?? 40)));
+      if (step % every === 0 || step === total) yield { step, total, images: toUint8NHWC(x) };
+      x.dispose();
+      x0.dispose();
+    }
+  } finally {
+    y?.dispose();
+  }
+}

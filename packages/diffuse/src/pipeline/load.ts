@@ -1,0 +1,89 @@
+// From a checkpoint on disk to a model ready to sample: config, weights (EMA or raw), and the
+// DiffusionModelSpec the samplers take.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as torch from '@diffuse/torch';
+
+import type { DiffusionModelSpec } from '../samplers/denoiser.js';
+import { CheckpointError, loadCheckpoint } from '../train/checkpoint.js';
+import type { TrainConfig } from '../train/config.js';
+import { asModelFn, betasFor, createUNet, meanTypeOf, varTypeOf } from '../train/factory.js';
+import { alphasCumprodOf } from '../diffusion/schedules.js';
+import type { UNet } from '../models/index.js';
+
+/** Checkpoints shipped with the package, by name (`--checkpoint digits-cpu`). */
+export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
+
+/** A checkpoint path, or the name of a shipped model when no such path exists. */
+export function resolveModelPath(p: string): string {
+  if (existsSync(p)) return p;
+  const shipped = path.join(SHIPPED_MODELS_DIR, p);
+  if (/^[a-z0-9-]+$/.test(p) && existsSync(shipped)) return shipped;
+  return p;
+}
+
+export interface Pipeline {
+  dir: string;
+  step: number;
+  config: TrainConfig;
+  model: UNet;
+  spec: DiffusionModelSpec;
+  /** The EMA rate whose weights are loaded, or null for the raw weights. */
+  emaRate: number | null;
+}
+
+export interface LoadPipelineOptions {
+  /** EMA rate to load; 'none' for the raw weights; default the checkpoint's first EMA rate. */
+  ema?: number | 'none';
+  /** Clamp predicted x_0 to [-1, 1] while sampling (default true, as improved-diffusion). */
+  clipDenoised?: boolean;
+}
+
+/**
+ * Loads a checkpoint for sampling: builds the model its config describes and loads the EMA (or
+ * raw) weights into it, in eval mode.
+ * @param checkpoint a training output folder, a checkpoint directory, or a shipped model name.
+ * @throws CheckpointError for a missing, corrupt or mismatched checkpoint.
+ */
+export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = {}): Pipeline {
+  const requested = options.ema === 'none' ? null : options.ema;
+  const ck = loadCheckpoint(resolveModelPath(checkpoint), { weightsOnly: true, emaRate: requested === undefined ? undefined : requested });
+  const config = ck.state.config;
+  const rate = options.ema === 'none' ? null : (options.ema ?? ck.state.emaRates[0] ?? null);
+  const model = torch.tidy(() => createUNet(config));
+  const weights = rate === null ? ck.model : { ...ck.model, ...ck.ema.get(rate) };
+  try {
+    model.loadStateDict(weights);
+  } catch (e) {
+    throw new CheckpointError(`${ck.dir}: the weights do not fit the model its config describes (${(e as Error).message})`);
+  } finally {
+    torch.dispose(ck.model);
+    for (const sd of ck.ema.values()) torch.dispose(sd);
+  }
+  model.eval();
+  return { ...pipelineFromModel(config, model, options.clipDenoised ?? true), dir: ck.dir, step: ck.state.step, emaRate: rate };
+}
+
+/**
+ * A pipeline around a model in memory (e.g. during training, with EMA weights swapped in).
+ * @param config the run's config; @param model its UNet (put in eval mode by the caller).
+ */
+export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true): Pipeline {
+  return {
+    dir: '',
+    step: 0,
+    config,
+    model,
+    emaRate: null,
+    spec: {
+      model: asModelFn(model),
+      alphasCumprod: alphasCumprodOf(betasFor(config.diffusion)),
+      meanType: meanTypeOf(config.diffusion),
+      varType: varTypeOf(config.diffusion),
+      rescaleTimesteps: config.diffusion.rescaleTimesteps,
+      clipDenoised,
+    },
+  };
+}
