@@ -1,2 +1,2 @@
 // diffuse: the diffusion framework (see the README).
-export {};
+export * from './models/index.js';
