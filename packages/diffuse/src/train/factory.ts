@@ -2,7 +2,7 @@
 // from JSON config names to the library's enums and options).
 import { GaussianDiffusion, getNamedBetaSchedule, rescaleZeroTerminalSnr } from '../diffusion/index.js';
 import { LossType, ModelMeanType, ModelVarType, type ModelFn } from '../diffusion/enums.js';
-import { createModel, type UNet } from '../models/index.js';
+import { createModel, unetAsModelFn, type UNet } from '../models/index.js';
 import { learnsSigma, type DiffusionConfig, type TrainConfig } from './config.js';
 
 const MEAN: Record<DiffusionConfig['meanType'], ModelMeanType> = {
@@ -58,9 +58,12 @@ export function createUNet(cfg: TrainConfig): UNet {
     imageSize: m.imageSize,
     inChannels: m.channels,
     modelChannels: m.modelChannels,
-    outChannels: learnsSigma(cfg) ? 2 * m.channels : m.channels,
+    outChannels: m.channels,
+    learnSigma: learnsSigma(cfg),
     numResBlocks: m.numResBlocks,
     attentionResolutions: m.attentionDs,
+    convResample: true,
+    nullClass: true,
     dropout: m.dropout,
     channelMult: m.channelMult,
     numClasses: m.numClasses > 0 ? m.numClasses : null,
@@ -74,5 +77,5 @@ export function createUNet(cfg: TrainConfig): UNet {
 
 /** The UNet as the diffusion code calls a model. */
 export function asModelFn(unet: UNet): ModelFn {
-  return (x, t, kwargs) => unet.forward(x, t, kwargs);
+  return unetAsModelFn(unet);
 }

@@ -1,0 +1,9 @@
+// Denoising networks.
+export { UNet, type UNetOptions, type UNetKwargs } from './unet.js';
+export { unetConfigDefaults, ref28Config, resolveUNetConfig, channelMultForImageSize, attentionDownsampleRates, type UNetConfig } from './config.js';
+export { createModel, unetAsModelFn } from './create-model.js';
+export { ResBlock, type ResBlockOptions } from './res-block.js';
+export { AttentionBlock, qkvAttention, type AttentionBlockOptions } from './attention.js';
+export { GroupNorm32, normalization, zeroModule, Upsample, Downsample, TimestepBlock, TimestepEmbedSequential } from './layers.js';
+export { timestepEmbedding } from './timestep-embedding.js';
+export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';

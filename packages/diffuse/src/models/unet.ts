@@ -1,0 +1,165 @@
+// improved-diffusion's UNetModel (Nichol & Dhariwal 2021) with guided-diffusion's options
+// (resblock_updown, num_head_channels, the new attention order, fractional channel multipliers)
+// and a null class for classifier-free guidance. Children carry improved-diffusion's names
+// (time_embed, label_emb, input_blocks, middle_block, output_blocks, out), so its state dicts load.
+import * as torch from '@diffuse/torch';
+import { nn, type Tensor, type Generator } from '@diffuse/torch';
+import { AttentionBlock } from './attention.js';
+import { resolveUNetConfig, type UNetConfig } from './config.js';
+import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
+import { ResBlock } from './res-block.js';
+import { timestepEmbedding } from './timestep-embedding.js';
+
+/** Constructor options: any subset of UNetConfig (defaults: unetConfigDefaults()), plus an init generator. */
+export type UNetOptions = Partial<UNetConfig> & { generator?: Generator };
+
+/** Extra inputs of the forward pass. */
+export interface UNetKwargs {
+  /** Class labels (B,), int64; the null class (index numClasses) when nullClass is on. */
+  y?: Tensor;
+}
+
+/** The diffusion UNet: noisy images and timesteps in, ε (and the variance values) out. */
+export class UNet extends nn.Module {
+  /** The resolved options (JSON; store it with checkpoints and rebuild with createModel). */
+  readonly config: UNetConfig;
+  /** Channels of the output: outChannels, doubled with learnSigma. */
+  readonly outputChannels: number;
+  /** The label for "no class" (classifier-free guidance), or null. */
+  readonly nullClassIndex: number | null;
+  readonly timeEmbed: nn.Sequential;
+  readonly labelEmb: nn.Embedding | null;
+  readonly inputBlocks: nn.ModuleList<TimestepEmbedSequential>;
+  readonly middleBlock: TimestepEmbedSequential;
+  readonly outputBlocks: nn.ModuleList<TimestepEmbedSequential>;
+  readonly out: nn.Sequential;
+  /** Spatial sizes must be divisible by this (2^(levels − 1)). */
+  readonly sizeDivisor: number;
+
+  constructor(options: UNetOptions = {}) {
+    super();
+    const { generator, ...rest } = options;
+    const c = resolveUNetConfig(rest);
+    this.config = c;
+    const mult = c.channelMult!;
+    const mc = c.modelChannels;
+    this.outputChannels = c.outChannels! * (c.learnSigma ? 2 : 1);
+    this.sizeDivisor = 2 ** (mult.length - 1);
+    const embDim = 4 * mc;
+    const headsUp = c.numHeadsUpsample === -1 ? c.numHeads : c.numHeadsUpsample;
+
+    this.timeEmbed = this.registerModule(
+      'time_embed',
+      new nn.Sequential(new nn.Linear(mc, embDim, { generator }), new nn.SiLU(), new nn.Linear(embDim, embDim, { generator })),
+    );
+    this.nullClassIndex = c.numClasses !== null && c.nullClass ? c.numClasses : null;
+    this.labelEmb =
+      c.numClasses === null ? null : this.registerModule('label_emb', new nn.Embedding(c.numClasses + (c.nullClass ? 1 : 0), embDim, { generator }));
+
+    const res = (chIn: number, chOut: number, updown: { up?: boolean; down?: boolean } = {}): ResBlock =>
+      new ResBlock({
+        channels: chIn, embChannels: embDim, dropout: c.dropout, outChannels: chOut,
+        useScaleShiftNorm: c.useScaleShiftNorm, useCheckpoint: c.useCheckpoint, generator, ...updown,
+      });
+    const attn = (ch: number, numHeads: number): AttentionBlock =>
+      new AttentionBlock({
+        channels: ch, numHeads, numHeadChannels: c.numHeadChannels,
+        useNewAttentionOrder: c.useNewAttentionOrder, useCheckpoint: c.useCheckpoint, generator,
+      });
+    const width = (m: number): number => Math.trunc(m * mc);
+
+    // Encoder: a conv, then per level numResBlocks blocks (+ attention) and a downsample.
+    const inputCh = width(mult[0]!);
+    let ch = inputCh;
+    const input: TimestepEmbedSequential[] = [new TimestepEmbedSequential(new nn.Conv2d(c.inChannels, ch, 3, { padding: 1, generator }))];
+    const skipChannels = [ch];
+    let ds = 1;
+    mult.forEach((m, level) => {
+      for (let i = 0; i < c.numResBlocks; i++) {
+        const layers: (TimestepBlock | nn.UnaryModule)[] = [res(ch, width(m))];
+        ch = width(m);
+        if (c.attentionResolutions.includes(ds)) layers.push(attn(ch, c.numHeads));
+        input.push(new TimestepEmbedSequential(...layers));
+        skipChannels.push(ch);
+      }
+      if (level !== mult.length - 1) {
+        input.push(new TimestepEmbedSequential(c.resblockUpdown ? res(ch, ch, { down: true }) : new Downsample(ch, c.convResample, generator)));
+        skipChannels.push(ch);
+        ds *= 2;
+      }
+    });
+    this.inputBlocks = this.registerModule('input_blocks', new nn.ModuleList(input));
+    this.middleBlock = this.registerModule('middle_block', new TimestepEmbedSequential(res(ch, ch), attn(ch, c.numHeads), res(ch, ch)));
+
+    // Decoder: per level numResBlocks + 1 blocks, each fed a skip connection, then an upsample.
+    const output: TimestepEmbedSequential[] = [];
+    for (let level = mult.length - 1; level >= 0; level--) {
+      for (let i = 0; i <= c.numResBlocks; i++) {
+        const layers: (TimestepBlock | nn.UnaryModule)[] = [res(ch + skipChannels.pop()!, width(mult[level]!))];
+        ch = width(mult[level]!);
+        if (c.attentionResolutions.includes(ds)) layers.push(attn(ch, headsUp));
+        if (level > 0 && i === c.numResBlocks) {
+          layers.push(c.resblockUpdown ? res(ch, ch, { up: true }) : new Upsample(ch, c.convResample, generator));
+          ds /= 2;
+        }
+        output.push(new TimestepEmbedSequential(...layers));
+      }
+    }
+    this.outputBlocks = this.registerModule('output_blocks', new nn.ModuleList(output));
+    this.out = this.registerModule(
+      'out',
+      new nn.Sequential(normalization(ch), new nn.SiLU(), zeroModule(new nn.Conv2d(inputCh, this.outputChannels, 3, { padding: 1, generator }))),
+    );
+  }
+
+  /**
+   * The model's prediction for noisy images at timesteps t.
+   * @param x noisy images (B, inChannels, H, W); H and W divisible by sizeDivisor.
+   * @param t timesteps (B,) (or one, for the whole batch), integer or float (rescaled) values.
+   * @param kwargs `{ y }` class labels (B,) int64, required exactly when numClasses is set.
+   * @returns (B, outputChannels, H, W).
+   */
+  forward(x: Tensor, t: Tensor, kwargs: UNetKwargs = {}): Tensor {
+    this.checkInput(x);
+    const b = x.size(0);
+    const y = kwargs.y;
+    if ((y !== undefined) !== (this.labelEmb !== null)) {
+      throw new Error(this.labelEmb === null ? 'UNet: y given to an unconditional model' : 'UNet: class-conditional model needs y (the null class is numClasses)');
+    }
+    return torch.tidy(() => {
+      const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
+      if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
+      const dtype = (this.timeEmbed.layers[0] as nn.Linear).weight.dtype;
+      let emb = this.timeEmbed.forward(timestepEmbedding(steps, this.config.modelChannels).to(dtype)); // (B, 4·mc)
+      if (this.labelEmb !== null) {
+        if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
+        emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
+      }
+      const skips: Tensor[] = [];
+      let hCur = x;
+      for (const block of this.inputBlocks) {
+        hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
+        skips.push(hCur);
+      }
+      hCur = this.middleBlock.forward(hCur, emb);
+      for (const block of this.outputBlocks) {
+        const skip = skips.pop()!;
+        const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
+        hCur.dispose();
+        skip.dispose();
+        hCur = block.forward(joined, emb);
+        joined.dispose();
+      }
+      return this.out.forward(hCur); // (B, outputChannels, H, W)
+    });
+  }
+
+  private checkInput(x: Tensor): void {
+    const s = x.shape;
+    if (s.length !== 4) throw new RangeError(`UNet: x must be (B, C, H, W), got [${s.join(', ')}]`);
+    if (s[1] !== this.config.inChannels) throw new RangeError(`UNet: x has ${s[1]} channels, the model takes ${this.config.inChannels}`);
+    if (s[2]! % this.sizeDivisor !== 0 || s[3]! % this.sizeDivisor !== 0) {
+      throw new RangeError(`UNet: image size ${s[2]}×${s[3]} is not divisible by ${this.sizeDivisor} (${this.config.channelMult!.length} levels)`);
+    }
+  }
+}
