@@ -44,7 +44,7 @@ export interface ModelOutput {
 }
 
 /** True when the model outputs 2C channels (a learned variance). */
-export function learnsSigma(spec: DiffusionModelSpec): boolean {
+export function learnsSigma(spec: Pick<DiffusionModelSpec, 'varType'>): boolean {
   return spec.varType === ModelVarType.LEARNED || spec.varType === ModelVarType.LEARNED_RANGE;
 }
 

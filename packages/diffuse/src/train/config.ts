@@ -1,12 +1,12 @@
 // The whole configuration of a training run, JSON-able, stored in every checkpoint so that
 // sampling and resuming need no repeated flags. Defaults follow improved-diffusion's
 // model_and_diffusion_defaults where they make sense on a CPU; presets override them.
+import type { ScheduleSamplerName } from '../diffusion/timestep-sampler.js';
 
 export type NoiseSchedule = 'linear' | 'cosine' | 'quadratic' | 'sigmoid';
 export type MeanTypeName = 'epsilon' | 'start_x' | 'v' | 'previous_x';
 export type VarTypeName = 'fixed_small' | 'fixed_large' | 'learned' | 'learned_range';
 export type LossName = 'mse' | 'rescaled_mse' | 'kl' | 'rescaled_kl' | 'l1' | 'huber';
-export type ScheduleSamplerName = 'uniform' | 'loss-second-moment';
 
 export interface ModelConfig {
   /** Image side in pixels (square images). */
@@ -208,9 +208,4 @@ export function validateConfig(cfg: TrainConfig): void {
   }
   if (cfg.optim.classDropout > 0 && m.numClasses === 0) throw new RangeError('class dropout needs a class-conditional model (--class-cond)');
   for (const r of cfg.optim.emaRates) if (!(r > 0 && r < 1)) throw new RangeError(`EMA rates must be in (0, 1), got ${r}`);
-}
-
-/** Whether the model outputs a variance too (twice the channels). */
-export function learnsSigma(cfg: TrainConfig): boolean {
-  return cfg.diffusion.varType === 'learned' || cfg.diffusion.varType === 'learned_range';
 }

@@ -3,7 +3,8 @@
 import { GaussianDiffusion, getNamedBetaSchedule, rescaleZeroTerminalSnr } from '../diffusion/index.js';
 import { LossType, ModelMeanType, ModelVarType, type ModelFn } from '../diffusion/enums.js';
 import { createModel, unetAsModelFn, type UNet } from '../models/index.js';
-import { learnsSigma, type DiffusionConfig, type TrainConfig } from './config.js';
+import { learnsSigma } from '../samplers/denoiser.js';
+import type { DiffusionConfig, TrainConfig } from './config.js';
 
 const MEAN: Record<DiffusionConfig['meanType'], ModelMeanType> = {
   epsilon: ModelMeanType.EPSILON,
@@ -59,7 +60,7 @@ export function createUNet(cfg: TrainConfig): UNet {
     inChannels: m.channels,
     modelChannels: m.modelChannels,
     outChannels: m.channels,
-    learnSigma: learnsSigma(cfg),
+    learnSigma: learnsSigma({ varType: VAR[cfg.diffusion.varType] }),
     numResBlocks: m.numResBlocks,
     attentionResolutions: m.attentionDs,
     convResample: true,
