@@ -102,6 +102,12 @@ Napi::Value GeneratorSetState(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setFlushDenormal(on) -> whether the CPU supports it (torch.set_flush_denormal).
+Napi::Value SetFlushDenormal(const Napi::CallbackInfo& info) {
+  if (!info[0].IsBoolean()) throw Napi::TypeError::New(info.Env(), "setFlushDenormal expects a boolean");
+  return Napi::Boolean::New(info.Env(), at::globalContext().setFlushDenormal(info[0].As<Napi::Boolean>().Value()));
+}
+
 Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), torch::cuda::is_available());
 }
@@ -130,6 +136,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("generatorInitialSeed", Napi::Function::New(env, GeneratorInitialSeed));
   exports.Set("generatorGetState", Napi::Function::New(env, GeneratorGetState));
   exports.Set("generatorSetState", Napi::Function::New(env, GeneratorSetState));
+  exports.Set("setFlushDenormal", Napi::Function::New(env, SetFlushDenormal));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));

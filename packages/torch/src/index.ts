@@ -5,7 +5,7 @@ export * from './creation.js';
 export * from './functional.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, checkpoint } from './autograd.js';
 export * as autograd from './autograd.js';
-export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, cuda, libtorchVersion } from './random.js';
+export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, setFlushDenormal, cuda, libtorchVersion } from './random.js';
 export { tidy, dispose } from './memory.js';
 export { call, callByName, schema, listOps } from './dispatch.js';
 export { memory } from './stats.js';

@@ -44,6 +44,7 @@ export interface NativeAddon {
   generatorInitialSeed(g: GeneratorHandle): bigint;
   generatorGetState(g: GeneratorHandle): Handle;
   generatorSetState(g: GeneratorHandle, state: Handle): void;
+  setFlushDenormal(on: boolean): boolean;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;

@@ -53,6 +53,14 @@ export function getNumThreads(): number {
   return native.getNumThreads();
 }
 
+/**
+ * Flush denormal floats to zero on the CPU (torch.set_flush_denormal); returns false where the
+ * CPU cannot. Denormals can make float kernels tens of times slower.
+ */
+export function setFlushDenormal(on: boolean): boolean {
+  return native.setFlushDenormal(on);
+}
+
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),
   deviceCount: (): number => native.cudaDeviceCount(),
