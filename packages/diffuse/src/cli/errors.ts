@@ -1,6 +1,7 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
 import { DataError } from '../io/errors.js';
 import { CheckpointError } from '../train/checkpoint.js';
+import { ModelConfigError } from '../train/factory.js';
 import { TrainingError } from '../train/trainer.js';
 import { UsageError } from './args.js';
 
@@ -10,6 +11,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof DataError ||
     e instanceof CheckpointError ||
     e instanceof TrainingError ||
+    e instanceof ModelConfigError ||
     // File system errors on paths the user named (missing input, no permission, disk full).
     (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && ['ENOENT', 'EACCES', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EROFS', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code!))
   );

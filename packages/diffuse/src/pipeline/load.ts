@@ -9,7 +9,7 @@ import * as torch from '@diffuse/torch';
 import type { DiffusionModelSpec } from '../samplers/denoiser.js';
 import { CheckpointError, loadCheckpoint } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
-import { asModelFn, betasFor, createUNet, meanTypeOf, varTypeOf } from '../train/factory.js';
+import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
 import type { UNet } from '../models/index.js';
 
@@ -52,7 +52,15 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   const ck = loadCheckpoint(resolveModelPath(checkpoint), { weightsOnly: true, emaRate: requested === undefined ? undefined : requested });
   const config = ck.state.config;
   const rate = options.ema === 'none' ? null : (options.ema ?? ck.state.emaRates[0] ?? null);
-  const model = torch.tidy(() => createUNet(config));
+  let model: UNet;
+  try {
+    model = torch.tidy(() => createUNet(config));
+  } catch (e) {
+    torch.dispose(ck.model);
+    for (const sd of ck.ema.values()) torch.dispose(sd);
+    if (e instanceof ModelConfigError) throw new CheckpointError(`${ck.dir}: its config describes no buildable model (${e.message})`);
+    throw e;
+  }
   const weights = rate === null ? ck.model : { ...ck.model, ...ck.ema.get(rate) };
   try {
     model.loadStateDict(weights);

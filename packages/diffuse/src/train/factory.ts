@@ -52,8 +52,25 @@ export function varTypeOf(cfg: DiffusionConfig): ModelVarType {
   return VAR[cfg.varType];
 }
 
-/** The UNet of a config: improved-diffusion's options, output doubled when σ is learned. */
+/** A config that describes no buildable model (e.g. channels GroupNorm cannot split). */
+export class ModelConfigError extends RangeError {
+  override name = 'ModelConfigError';
+}
+
+/**
+ * The UNet of a config: improved-diffusion's options, output doubled when σ is learned.
+ * @throws ModelConfigError when the options describe no buildable model.
+ */
 export function createUNet(cfg: TrainConfig): UNet {
+  try {
+    return buildUNet(cfg);
+  } catch (e) {
+    if (e instanceof RangeError) throw new ModelConfigError(e.message);
+    throw e;
+  }
+}
+
+function buildUNet(cfg: TrainConfig): UNet {
   const m = cfg.model;
   return createModel({
     imageSize: m.imageSize,
