@@ -13,6 +13,5 @@ export function applyMachineFlags(flags: Record<string, FlagValue>): 'cpu' | 'cu
   if (device === 'cuda' && !torch.cuda.isAvailable()) {
     throw new UsageError(`--device cuda: this libtorch (${torch.libtorchVersion}) has no CUDA support or sees no GPU; build against a CUDA libtorch with LIBTORCH=... npm install`);
   }
-  if (device === 'cuda') throw new UsageError('--device cuda: training and sampling on CUDA are not wired through the CLI yet; use the library with tensors on cuda');
   return device;
 }

@@ -24,6 +24,7 @@ export interface RunTrainingOptions {
   resume?: CheckpointContents;
   /** Label for the progress bar. */
   label?: string;
+  device?: torch.Device;
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -64,6 +65,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     seed: cfg.run.seed,
     randomFlip: cfg.run.randomFlip,
     position: o.resume?.state.data as LoaderPosition | undefined,
+    device: o.device,
   });
 
   const logFile = path.join(o.out, 'log.jsonl');
@@ -97,6 +99,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       checkpointRoot: ckptRoot,
       data: loader,
       resume: o.resume,
+      device: o.device,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {
@@ -121,7 +124,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
           if (!progress.enabled) console.log(`checkpoint ${dir}`);
         },
         async onPreview(step, model) {
-          const pipe = pipelineFromModel(cfg, model);
+          const pipe = pipelineFromModel(cfg, model, true, o.device);
           const imgs = generateImages(pipe, { n: 16, batchSize: 16, sampler: 'ddim', steps: 25, seed: 0 });
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
           await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));

@@ -41,7 +41,7 @@ function labelsFor(pipe: Pipeline, start: number, count: number, classes: number
   const k = pipe.config.model.numClasses;
   if (k === 0) return undefined;
   const pool = classes && classes.length > 0 ? classes : Array.from({ length: k }, (_, i) => i);
-  return torch.tensor(BigInt64Array.from({ length: count }, (_, i) => BigInt(pool[(start + i) % pool.length]!)));
+  return torch.tensor(BigInt64Array.from({ length: count }, (_, i) => BigInt(pool[(start + i) % pool.length]!)), { device: pipe.device });
 }
 
 function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | undefined {
@@ -69,6 +69,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
           steps: o.steps,
           eta: o.eta,
           generator,
+          device: pipe.device,
           modelKwargs: y ? { y } : {},
           guidance: guidanceFor(pipe, o.guidance),
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
@@ -96,6 +97,7 @@ export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: 
         steps: o.steps,
         eta: o.eta,
         generator,
+        device: pipe.device,
         modelKwargs: y ? { y } : {},
         guidance: guidanceFor(pipe, o.guidance),
       }),

@@ -26,6 +26,8 @@ export function resolveModelPath(p: string): string {
 
 export interface Pipeline {
   dir: string;
+  /** Where the model's weights live; samples are drawn there. */
+  device: torch.Device;
   step: number;
   config: TrainConfig;
   model: UNet;
@@ -39,6 +41,8 @@ export interface LoadPipelineOptions {
   ema?: number | 'none';
   /** Clamp predicted x_0 to [-1, 1] while sampling (default true, as improved-diffusion). */
   clipDenoised?: boolean;
+  /** Where to run the model (default 'cpu'). */
+  device?: torch.Device;
 }
 
 /**
@@ -71,16 +75,18 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
     for (const sd of ck.ema.values()) torch.dispose(sd);
   }
   model.eval();
-  return { ...pipelineFromModel(config, model, options.clipDenoised ?? true), dir: ck.dir, step: ck.state.step, emaRate: rate };
+  if (options.device !== undefined && options.device !== 'cpu') model.to(options.device);
+  return { ...pipelineFromModel(config, model, options.clipDenoised ?? true, options.device), dir: ck.dir, step: ck.state.step, emaRate: rate };
 }
 
 /**
  * A pipeline around a model in memory (e.g. during training, with EMA weights swapped in).
  * @param config the run's config; @param model its UNet (put in eval mode by the caller).
  */
-export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true): Pipeline {
+export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
   return {
     dir: '',
+    device,
     step: 0,
     config,
     model,

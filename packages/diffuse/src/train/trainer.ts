@@ -47,6 +47,11 @@ export interface TrainOptions {
   data: BatchSource;
   resume?: CheckpointContents;
   events?: TrainEvents;
+  /**
+   * Where the model trains (default 'cpu'); batches must arrive there. On CUDA, dropout and noise
+   * come from the CUDA generator, which checkpoints do not store: resumes are exact on the CPU only.
+   */
+  device?: torch.Device;
   /** Polled every step; true stops after the current step with a checkpoint (SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
 }
@@ -80,7 +85,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const resume = opts.resume;
   if (resume === undefined) torch.manualSeed(cfg.run.seed);
 
+  const device = opts.device ?? 'cpu';
   const model = torch.tidy(() => createUNet(cfg));
+  if (device !== 'cpu') model.to(device);
   const diffusion = createDiffusion(cfg.diffusion);
   const modelFn = asModelFn(model);
   const sampler: ScheduleSampler = createNamedScheduleSampler(cfg.optim.scheduleSampler, diffusion);
@@ -177,12 +184,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             let y = batch.y.narrow(0, i, n); // (b,)
             if (cfg.optim.classDropout > 0) {
               // Replace labels by the null class with probability p (classifier-free guidance).
-              const drop = torch.rand([n]).lt(cfg.optim.classDropout);
+              const drop = torch.rand([n], { device }).lt(cfg.optim.classDropout);
               y = torch.where(drop, nullClass, y);
             }
             kwargs.y = y;
           }
-          const { timesteps, weights } = sampler.sample(n);
+          const { timesteps, weights } = sampler.sample(n, undefined, device);
           const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
           if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
           const loss = losses.loss.mul(weights).mean().mul(n / B);

@@ -7,7 +7,7 @@ import type { RawImage } from '../../io/raw-image.js';
 import { generateFrames } from '../../pipeline/generate.js';
 import { loadPipeline } from '../../pipeline/load.js';
 import { UsageError } from '../args.js';
-import { applyMachineFlags, THREADS_FLAG } from '../common-flags.js';
+import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { emaOption, SAMPLING_FLAGS } from './sample.js';
 
@@ -24,15 +24,16 @@ export const command: Command = {
       { key: 'scale', type: 'int', min: 1, max: 16, help: 'pixel upscaling of each frame', defaultText: '2' },
       { key: 'out', type: 'string', help: 'output .gif file' },
       THREADS_FLAG,
+      DEVICE_FLAG,
     ],
   },
   async run(args) {
     const f = args.flags;
-    applyMachineFlags(f);
+    const device = applyMachineFlags(f);
     if (f.checkpoint === undefined || f.out === undefined) throw new UsageError("'diffuse animate' needs --checkpoint and --out FILE.gif");
     const out = f.out as string;
     if (!out.toLowerCase().endsWith('.gif')) throw new UsageError(`--out ${out}: give a path ending in .gif`);
-    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema) });
+    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
     const n = (f.n as number | undefined) ?? 16;
     const scale = (f.scale as number | undefined) ?? 2;
     const { imageSize: size, channels } = pipe.config.model;

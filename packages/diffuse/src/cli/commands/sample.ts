@@ -48,7 +48,7 @@ export const command: Command = {
   },
   async run(args) {
     const f = args.flags;
-    applyMachineFlags(f);
+    const device = applyMachineFlags(f);
     if (f.checkpoint === undefined) throw new UsageError("'diffuse sample' needs --checkpoint (a training output folder, or 'digits-cpu' for the shipped model)");
     if (f.out === undefined) throw new UsageError("'diffuse sample' needs --out DIR");
     const out = f.out as string;
@@ -56,7 +56,7 @@ export const command: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
-    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema) });
+    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
     const classes = f.class as number[] | undefined;
     const k = pipe.config.model.numClasses;
     if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');

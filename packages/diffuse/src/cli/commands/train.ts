@@ -41,7 +41,7 @@ export const command: Command = {
   },
   async run(args) {
     const f = args.flags;
-    applyMachineFlags(f);
+    const device = applyMachineFlags(f);
     const out = f.out as string | undefined;
     if (out === undefined) throw new UsageError("'diffuse train' needs --out DIR (where checkpoints and logs go)");
     let config: TrainConfig;
@@ -59,7 +59,7 @@ export const command: Command = {
         throw e;
       }
     }
-    const r = await runTraining({ config, out, resume });
+    const r = await runTraining({ config, out, resume, device });
     const how = r.reason === 'signal' ? `stopped by ${r.signal}` : r.reason === 'minutes' ? 'time budget reached' : 'done';
     console.log(`${how}: step ${r.step}, ${(r.seconds / 60).toFixed(1)} min${r.skipped ? `, ${r.skipped} steps skipped` : ''}`);
     console.log(`checkpoint: ${r.checkpointDir}`);
