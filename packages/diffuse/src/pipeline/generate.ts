@@ -3,7 +3,7 @@
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
-import { sample, sampleProgressive, type SamplerName } from '../samplers/index.js';
+import { sample, sampleProgressive, type SampleOptions, type SamplerName } from '../samplers/index.js';
 import type { Guidance } from '../guidance/index.js';
 import type { Pipeline } from './load.js';
 
@@ -49,6 +49,18 @@ function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | unde
   return { kind: 'classifier-free', scale, nullClass: pipe.config.model.numClasses };
 }
 
+function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Generator, y: Tensor | undefined): SampleOptions {
+  return {
+    sampler: o.sampler ?? 'ddim',
+    steps: o.steps,
+    eta: o.eta,
+    generator,
+    device: pipe.device,
+    modelKwargs: y ? { y } : {},
+    guidance: guidanceFor(pipe, o.guidance),
+  };
+}
+
 /**
  * Samples n images from a pipeline.
  * @returns uint8 NHWC images (and labels when class-conditional).
@@ -65,13 +77,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
       const y = labelsFor(pipe, start, count, o.classes);
       const x = torch.noGrad(() =>
         sample(pipe.spec, [count, channels, size, size], {
-          sampler: o.sampler ?? 'ddim',
-          steps: o.steps,
-          eta: o.eta,
-          generator,
-          device: pipe.device,
-          modelKwargs: y ? { y } : {},
-          guidance: guidanceFor(pipe, o.guidance),
+          ...samplerOptions(pipe, o, generator, y),
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
       ); // (b, C, H, W)
@@ -92,15 +98,7 @@ export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: 
   const y = labelsFor(pipe, 0, o.n, o.classes)?.keep();
   try {
     const steps = torch.noGrad(() =>
-      sampleProgressive(pipe.spec, [o.n, channels, size, size], {
-        sampler: o.sampler ?? 'ddim',
-        steps: o.steps,
-        eta: o.eta,
-        generator,
-        device: pipe.device,
-        modelKwargs: y ? { y } : {},
-        guidance: guidanceFor(pipe, o.guidance),
-      }),
+      sampleProgressive(pipe.spec, [o.n, channels, size, size], samplerOptions(pipe, o, generator, y)),
     );
     for (;;) {
       const r = torch.noGrad(() => steps.next());
