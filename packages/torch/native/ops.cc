@@ -140,6 +140,10 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
       c10::List<at::Tensor> out;
       for (uint32_t i = 0; i < n; i++) {
         Napi::Value e = arr.Get(i);
+        if (const at::Tensor* t = PeekTensor(env, e)) {
+          out.push_back(*t);
+          continue;
+        }
         if (!IsTensorHandle(env, e)) throw ArgError(ctx + "[" + std::to_string(i) + "]: expected a Tensor");
         out.push_back(UnwrapTensor(env, e, ctx.c_str()));
       }
@@ -154,6 +158,10 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
         if (e.IsNull() || e.IsUndefined()) {
           out.push_back(c10::nullopt);
         } else {
+          if (const at::Tensor* t = PeekTensor(env, e)) {
+            out.push_back(*t);
+            continue;
+          }
           if (!IsTensorHandle(env, e)) throw ArgError(ctx + ": expected a Tensor or null");
           out.push_back(UnwrapTensor(env, e, ctx.c_str()));
         }
@@ -170,6 +178,7 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
                      const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx) {
   switch (type->kind()) {
     case c10::TypeKind::TensorType:
+      if (const at::Tensor* t = PeekTensor(env, v)) return *t;
       if (!IsTensorHandle(env, v)) throw ArgError(ctx + ": expected a Tensor");
       return UnwrapTensor(env, v, ctx.c_str());
     case c10::TypeKind::OptionalType: {
