@@ -397,6 +397,15 @@ Napi::Value OpSchema(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), SchemaString(e->op.schema()));
 }
 
+// opArgNames(op) -> the schema's argument names in order, so JS can place named arguments itself.
+Napi::Value OpArgNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& args = UnwrapOp(env, info[0])->op.schema().arguments();
+  Napi::Array arr = Napi::Array::New(env, args.size());
+  for (size_t i = 0; i < args.size(); i++) arr.Set(static_cast<uint32_t>(i), Napi::String::New(env, args[i].name()));
+  return arr;
+}
+
 // listOps() -> every registered schema, for coverage checks and code generation.
 Napi::Value ListOps(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -418,6 +427,7 @@ void InitOps(Napi::Env env, Napi::Object exports) {
   exports.Set("callOp", Napi::Function::New(env, CallOp));
   exports.Set("callOpByName", Napi::Function::New(env, CallOpByName));
   exports.Set("opSchema", Napi::Function::New(env, OpSchema));
+  exports.Set("opArgNames", Napi::Function::New(env, OpArgNames));
   exports.Set("listOps", Napi::Function::New(env, ListOps));
 }
 
