@@ -207,9 +207,16 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
     case c10::TypeKind::StringType:
       if (!v.IsString()) throw ArgError(ctx + ": expected a string");
       return v.As<Napi::String>().Utf8Value();
-    case c10::TypeKind::DeviceObjType:
+    case c10::TypeKind::DeviceObjType: {
       if (!v.IsString()) throw ArgError(ctx + ": expected a device string such as 'cpu' or 'cuda:0'");
-      return c10::Device(v.As<Napi::String>().Utf8Value());
+      std::string s = v.As<Napi::String>().Utf8Value();
+      // c10::Device throws c10::Error on a bad string; here that must be an argument error.
+      try {
+        return c10::Device(s);
+      } catch (const c10::Error&) {
+        throw ArgError(ctx + ": unknown device '" + s + "'; expected 'cpu', 'cuda' or 'cuda:N'");
+      }
+    }
     case c10::TypeKind::GeneratorType:
       if (!IsGeneratorHandle(env, v)) throw ArgError(ctx + ": expected a Generator");
       return UnwrapGenerator(env, v);
@@ -359,6 +366,9 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
     stack = BuildStack(env, e->op.schema(), info[1].As<Napi::Array>(), info[2]);
   } catch (const ArgError& err) {
     throw Napi::TypeError::New(env, e->name + ": " + err.what());
+  } catch (const c10::Error& err) {
+    // A conversion that asked libtorch (and was refused) is still an argument error.
+    ThrowJs(env, {"TypeError", e->name + ": " + err.what_without_backtrace(), err.what()});
   }
   DT_GUARD(env, { e->op.callBoxed(&stack); })
   return ReturnsToJs(env, stack);
@@ -382,6 +392,9 @@ Napi::Value CallOpByName(const Napi::CallbackInfo& info) {
       stack = BuildStack(env, schema, info[1].As<Napi::Array>(), info[2]);
     } catch (const ArgError& err) {
       errors += "\n  " + SchemaString(schema) + ": " + err.what();
+      continue;
+    } catch (const c10::Error& err) {
+      errors += "\n  " + SchemaString(schema) + ": " + err.what_without_backtrace();
       continue;
     }
     DT_GUARD(env, { handle->callBoxed(&stack); })
