@@ -37,6 +37,10 @@ function makeModel(): { params: Tensor[]; step: (x: Tensor, y: Tensor) => number
 }
 
 test('10,000 training steps: live tensors exactly constant, RSS flat (within 10%)', () => {
+  // One thread: these ops are tiny, and on a loaded machine every 2-thread OpenMP region (each
+  // conv) waits for a second core; that made this test 25x slower without changing what it checks.
+  const threads = torch.getNumThreads();
+  torch.setNumThreads(1);
   const { params, step } = makeModel();
   const x = torch.randn([4, 1, 8, 8]); // (B, C, H, W)
   const y = torch.randn([4, 2]);
@@ -60,6 +64,7 @@ test('10,000 training steps: live tensors exactly constant, RSS flat (within 10%
   assert.ok(Math.abs(growth) <= 0.1, `RSS ${(rss1000 / 2 ** 20).toFixed(0)} -> ${(rss10000 / 2 ** 20).toFixed(0)} MiB`);
   assert.ok(last < first, `the loop trains (loss ${first} -> ${last})`);
   torch.dispose([params, x, y]);
+  torch.setNumThreads(threads);
 });
 
 test('disposing a view keeps the base data; bytes count once per storage', () => {
