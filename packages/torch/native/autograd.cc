@@ -74,7 +74,16 @@ Napi::Value SetGrad(const Napi::CallbackInfo& info) {
     if (info[1].IsNull() || info[1].IsUndefined()) {
       t.mutable_grad().reset();
     } else {
-      t.mutable_grad() = UnwrapTensor(env, info[1], "grad");
+      // The checks PyTorch makes on `x.grad = g`; libtorch's mutable_grad() makes none, and a
+      // mismatched gradient would corrupt the next accumulation or optimizer step.
+      const at::Tensor& g = UnwrapTensor(env, info[1], "grad");
+      TORCH_CHECK(g.sizes() == t.sizes(), "assigned grad has data of a different size: ", g.sizes(),
+                  " for a tensor of size ", t.sizes());
+      TORCH_CHECK(g.scalar_type() == t.scalar_type(), "assigned grad has data of a different type: ",
+                  g.scalar_type(), " for a tensor of type ", t.scalar_type());
+      TORCH_CHECK(g.device() == t.device(), "assigned grad has data on a different device: ", g.device(),
+                  " for a tensor on ", t.device());
+      t.mutable_grad() = g;
     }
   })
   return env.Undefined();

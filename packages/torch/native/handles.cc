@@ -9,7 +9,12 @@ namespace {
 const napi_type_tag kTensorTag = {0x6469666675736574ULL, 0x74656e736f720001ULL};
 const napi_type_tag kGeneratorTag = {0x6469666675736574ULL, 0x67656e6572610001ULL};
 
+// The first word marks a box as ours: unwrapping an object some other addon wrapped must not
+// read it as a tensor.
+constexpr uint64_t kBoxMagic = 0x64742d74656e736fULL;
+
 struct TensorBox {
+  uint64_t magic = kBoxMagic;
   at::Tensor t;
   const void* storageKey = nullptr;
   bool live = true;
@@ -61,7 +66,7 @@ void Release(napi_env env, TensorBox* box) {
 }
 
 bool HasTag(Napi::Env env, Napi::Value v, const napi_type_tag& tag) {
-  if (!v.IsExternal()) return false;
+  if (!v.IsExternal() && !v.IsObject()) return false;
   bool result = false;
   if (napi_check_object_type_tag(env, v, &tag, &result) != napi_ok) return false;
   return result;
@@ -69,34 +74,60 @@ bool HasTag(Napi::Env env, Napi::Value v, const napi_type_tag& tag) {
 
 }  // namespace
 
+// A tensor handle is a plain object wrapping a TensorBox (napi_wrap), not an External: dispose()
+// can then remove the wrap, which frees the box and its finalizer at once. Node defers GC
+// finalizers to the event loop, so with Externals every tensor a synchronous loop created and
+// disposed still left its box and finalizer record queued until the loop turned (measured: ~350
+// bytes per op, RSS +200 MB per 600k ops). Only never-disposed tensors reach the finalizer now.
+void FinalizeBox(napi_env env, void* data, void*) {
+  auto* box = static_cast<TensorBox*>(data);
+  Release(env, box);
+  delete box;
+}
+
 Napi::Value WrapTensor(Napi::Env env, at::Tensor t) {
   auto* box = new TensorBox();
   box->t = std::move(t);
   Account(env, box);
-  auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::Env e, TensorBox* b) {
-    Release(e, b);
-    delete b;
-  });
-  napi_type_tag_object(env, ext, &kTensorTag);
-  return ext;
+  napi_value obj;
+  napi_status st = napi_create_object(env, &obj);
+  // Tag first: remove_wrap then deletes the most recently added property, V8's fast path.
+  if (st == napi_ok) st = napi_type_tag_object(env, obj, &kTensorTag);
+  if (st == napi_ok) st = napi_wrap(env, obj, box, FinalizeBox, nullptr, nullptr);
+  if (st != napi_ok) {
+    Release(env, box);
+    delete box;
+    NAPI_THROW_IF_FAILED(env, st, Napi::Value());
+  }
+  return Napi::Value(env, obj);
 }
 
 bool IsTensorHandle(Napi::Env env, Napi::Value v) { return HasTag(env, v, kTensorTag); }
 
+const at::Tensor* PeekTensor(Napi::Env env, Napi::Value v) {
+  // One unwrap; the type tag is only consulted to explain why a value is not a live tensor.
+  if (!v.IsObject()) return nullptr;
+  void* data = nullptr;
+  if (napi_unwrap(env, v, &data) != napi_ok || data == nullptr) return nullptr;
+  auto* box = static_cast<TensorBox*>(data);
+  return box->magic == kBoxMagic && box->live ? &box->t : nullptr;
+}
+
 const at::Tensor& UnwrapTensor(Napi::Env env, Napi::Value v, const char* what) {
+  if (const at::Tensor* t = PeekTensor(env, v)) return *t;
   if (!HasTag(env, v, kTensorTag)) {
     throw Napi::TypeError::New(env, std::string("expected a Tensor for ") + what);
   }
-  auto* box = v.As<Napi::External<TensorBox>>().Data();
-  if (!box->live) {
-    throw Napi::Error::New(env, std::string("tensor used after dispose() (") + what + ")");
-  }
-  return box->t;
+  throw Napi::Error::New(env, std::string("tensor used after dispose() (") + what + ")");
 }
 
 void DisposeTensor(Napi::Env env, Napi::Value v) {
   if (!HasTag(env, v, kTensorTag)) throw Napi::TypeError::New(env, "dispose: expected a Tensor handle");
-  Release(env, v.As<Napi::External<TensorBox>>().Data());
+  void* data = nullptr;
+  if (napi_remove_wrap(env, v, &data) != napi_ok || data == nullptr) return;  // already disposed
+  auto* box = static_cast<TensorBox*>(data);
+  Release(env, box);
+  delete box;
 }
 
 Napi::Value WrapGenerator(Napi::Env env, at::Generator g) {

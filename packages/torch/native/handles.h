@@ -1,6 +1,6 @@
 // Tensor and generator handles: how libtorch objects cross into JavaScript.
 //
-// A handle is a type-tagged napi External owning one at::Tensor reference (TorchSharp's rule:
+// A tensor handle is a type-tagged JS object wrapping one at::Tensor reference (TorchSharp's rule:
 // every op returns a fresh handle, so ownership is never ambiguous). Disposing a handle drops its
 // reference; storage shared with other handles (views) lives on until the last one goes. Bytes are
 // counted per distinct storage and reported to V8, so a forgotten tensor still pressures the GC.
@@ -15,6 +15,8 @@ namespace dt {
 
 Napi::Value WrapTensor(Napi::Env env, at::Tensor t);
 bool IsTensorHandle(Napi::Env env, Napi::Value v);
+// The tensor behind a live handle, or nullptr for anything else (a disposed handle included).
+const at::Tensor* PeekTensor(Napi::Env env, Napi::Value v);
 // Returns the tensor behind a handle; throws a JS TypeError for anything else and an Error for a
 // disposed handle.
 const at::Tensor& UnwrapTensor(Napi::Env env, Napi::Value v, const char* what = "argument");

@@ -140,6 +140,10 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
       c10::List<at::Tensor> out;
       for (uint32_t i = 0; i < n; i++) {
         Napi::Value e = arr.Get(i);
+        if (const at::Tensor* t = PeekTensor(env, e)) {
+          out.push_back(*t);
+          continue;
+        }
         if (!IsTensorHandle(env, e)) throw ArgError(ctx + "[" + std::to_string(i) + "]: expected a Tensor");
         out.push_back(UnwrapTensor(env, e, ctx.c_str()));
       }
@@ -154,6 +158,10 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
         if (e.IsNull() || e.IsUndefined()) {
           out.push_back(c10::nullopt);
         } else {
+          if (const at::Tensor* t = PeekTensor(env, e)) {
+            out.push_back(*t);
+            continue;
+          }
           if (!IsTensorHandle(env, e)) throw ArgError(ctx + ": expected a Tensor or null");
           out.push_back(UnwrapTensor(env, e, ctx.c_str()));
         }
@@ -170,6 +178,7 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
                      const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx) {
   switch (type->kind()) {
     case c10::TypeKind::TensorType:
+      if (const at::Tensor* t = PeekTensor(env, v)) return *t;
       if (!IsTensorHandle(env, v)) throw ArgError(ctx + ": expected a Tensor");
       return UnwrapTensor(env, v, ctx.c_str());
     case c10::TypeKind::OptionalType: {
@@ -198,9 +207,16 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
     case c10::TypeKind::StringType:
       if (!v.IsString()) throw ArgError(ctx + ": expected a string");
       return v.As<Napi::String>().Utf8Value();
-    case c10::TypeKind::DeviceObjType:
+    case c10::TypeKind::DeviceObjType: {
       if (!v.IsString()) throw ArgError(ctx + ": expected a device string such as 'cpu' or 'cuda:0'");
-      return c10::Device(v.As<Napi::String>().Utf8Value());
+      std::string s = v.As<Napi::String>().Utf8Value();
+      // c10::Device throws c10::Error on a bad string; here that must be an argument error.
+      try {
+        return c10::Device(s);
+      } catch (const c10::Error&) {
+        throw ArgError(ctx + ": unknown device '" + s + "'; expected 'cpu', 'cuda' or 'cuda:N'");
+      }
+    }
     case c10::TypeKind::GeneratorType:
       if (!IsGeneratorHandle(env, v)) throw ArgError(ctx + ": expected a Generator");
       return UnwrapGenerator(env, v);
@@ -350,6 +366,9 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
     stack = BuildStack(env, e->op.schema(), info[1].As<Napi::Array>(), info[2]);
   } catch (const ArgError& err) {
     throw Napi::TypeError::New(env, e->name + ": " + err.what());
+  } catch (const c10::Error& err) {
+    // A conversion that asked libtorch (and was refused) is still an argument error.
+    ThrowJs(env, {"TypeError", e->name + ": " + err.what_without_backtrace(), err.what()});
   }
   DT_GUARD(env, { e->op.callBoxed(&stack); })
   return ReturnsToJs(env, stack);
@@ -374,6 +393,9 @@ Napi::Value CallOpByName(const Napi::CallbackInfo& info) {
     } catch (const ArgError& err) {
       errors += "\n  " + SchemaString(schema) + ": " + err.what();
       continue;
+    } catch (const c10::Error& err) {
+      errors += "\n  " + SchemaString(schema) + ": " + err.what_without_backtrace();
+      continue;
     }
     DT_GUARD(env, { handle->callBoxed(&stack); })
     return ReturnsToJs(env, stack);
@@ -386,6 +408,15 @@ Napi::Value CallOpByName(const Napi::CallbackInfo& info) {
 Napi::Value OpSchema(const Napi::CallbackInfo& info) {
   OpEntry* e = UnwrapOp(info.Env(), info[0]);
   return Napi::String::New(info.Env(), SchemaString(e->op.schema()));
+}
+
+// opArgNames(op) -> the schema's argument names in order, so JS can place named arguments itself.
+Napi::Value OpArgNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto& args = UnwrapOp(env, info[0])->op.schema().arguments();
+  Napi::Array arr = Napi::Array::New(env, args.size());
+  for (size_t i = 0; i < args.size(); i++) arr.Set(static_cast<uint32_t>(i), Napi::String::New(env, args[i].name()));
+  return arr;
 }
 
 // listOps() -> every registered schema, for coverage checks and code generation.
@@ -409,6 +440,7 @@ void InitOps(Napi::Env env, Napi::Object exports) {
   exports.Set("callOp", Napi::Function::New(env, CallOp));
   exports.Set("callOpByName", Napi::Function::New(env, CallOpByName));
   exports.Set("opSchema", Napi::Function::New(env, OpSchema));
+  exports.Set("opArgNames", Napi::Function::New(env, OpArgNames));
   exports.Set("listOps", Napi::Function::New(env, ListOps));
 }
 

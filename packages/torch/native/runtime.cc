@@ -1,5 +1,6 @@
 // Process-wide runtime: threads, random generators, CUDA availability, version.
 #include <ATen/CPUGeneratorImpl.h>
+#include <cmath>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -11,10 +12,15 @@ namespace {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || info[0].As<Napi::Number>().Int32Value() < 1) {
-    throw Napi::RangeError::New(env, "setNumThreads expects a positive integer");
+  // An absurd count makes OpenMP abort the process at the next parallel op (measured with
+  // 2^31 - 1: "libgomp: Out of memory"), so it is refused here.
+  constexpr double kMaxThreads = 1024;
+  if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "setNumThreads expects an integer in [1, 1024]");
+  double n = info[0].As<Napi::Number>().DoubleValue();
+  if (!(n >= 1 && n <= kMaxThreads) || n != std::floor(n)) {
+    throw Napi::RangeError::New(env, "setNumThreads expects an integer in [1, 1024], got " + std::to_string(n));
   }
-  DT_GUARD(env, { at::set_num_threads(info[0].As<Napi::Number>().Int32Value()); })
+  DT_GUARD(env, { at::set_num_threads(static_cast<int>(n)); })
   return env.Undefined();
 }
 

@@ -1,6 +1,6 @@
 // Factory functions: tensors from data, constants, ranges and random draws.
 import { call } from './dispatch.js';
-import { checkDType, DTYPE_CODE, type AnyTypedArray, type Device, type DType } from './dtype.js';
+import { checkDevice, checkDType, DTYPE_CODE, type AnyTypedArray, type Device, type DType } from './dtype.js';
 import { native } from './native.js';
 import type { Generator } from './random.js';
 import { Tensor, type NestedArray } from './tensor.js';
@@ -33,8 +33,17 @@ function typedDType(a: AnyTypedArray): DType {
   return 'uint8';
 }
 
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 20 ? v.slice(0, 20) + '...' : v)}`;
+  return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
+}
+
 function flatten(data: NestedArray, shape: number[], out: (number | boolean)[], depth: number): void {
   if (!Array.isArray(data)) {
+    if (typeof data !== 'number' && typeof data !== 'boolean') {
+      throw new TypeError(`tensor(): expected numbers, booleans, nested arrays of them or a typed array, got ${describe(data)}`);
+    }
     if (depth !== shape.length) throw new TypeError('tensor(): ragged nested array');
     out.push(data);
     return;
@@ -87,7 +96,8 @@ export function tensor(
   // Half types go in as float32 and are converted by libtorch.
   const storeAs: DType = dtype === 'float16' || dtype === 'bfloat16' ? 'float32' : dtype;
   if (storeAs !== dtype) typed = typedFor(Array.from(typed as ArrayLike<number>, Number), 'float32');
-  const t = new Tensor(native.fromBuffer(typed, shape, DTYPE_CODE[storeAs], options.device ?? 'cpu'));
+  const device = options.device === undefined ? 'cpu' : checkDevice(options.device);
+  const t = new Tensor(native.fromBuffer(typed, shape, DTYPE_CODE[storeAs], device));
   if (storeAs !== dtype) {
     const c = t.to(dtype);
     t.dispose();

@@ -86,6 +86,9 @@ export interface InterpolateOptions {
 /** Resizes (N, C, H, W) images (torch.nn.functional.interpolate). */
 export function interpolate(input: Tensor, o: InterpolateOptions): Tensor {
   const mode = o.mode ?? 'nearest';
+  if ((o.size === undefined) === (o.scaleFactor === undefined)) {
+    throw new TypeError('interpolate: give exactly one of size and scaleFactor');
+  }
   const scales = o.scaleFactor === undefined ? null : typeof o.scaleFactor === 'number' ? [o.scaleFactor, o.scaleFactor] : o.scaleFactor;
   const [h, w] = input.shape.slice(-2) as [number, number];
   const size = o.size ?? [Math.floor(h * scales![0]!), Math.floor(w * scales![1]!)];
@@ -125,6 +128,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair): Tensor {
  * torch.nn.functional.pad.
  */
 export function pad(input: Tensor, padding: number[], mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
+  if (padding.length % 2 !== 0) throw new RangeError(`pad: padding needs (left, right) pairs, got ${padding.length} values`);
   if (mode === 'constant') return call('aten::constant_pad_nd', [input, padding, value]);
   const dims = padding.length / 2;
   const name = mode === 'reflect' ? 'reflection_pad' : mode === 'replicate' ? 'replication_pad' : null;

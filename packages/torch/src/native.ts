@@ -14,6 +14,7 @@ export interface NativeAddon {
   callOp(op: OpHandle, args: unknown[], named?: Record<string, unknown>): unknown;
   callOpByName(name: string, args: unknown[], named?: Record<string, unknown>): unknown;
   opSchema(op: OpHandle): string;
+  opArgNames(op: OpHandle): string[];
   listOps(): string[];
   fromBuffer(data: ArrayBufferView, shape: number[], dtype: number, device: string): Handle;
   toBuffer(h: Handle): ArrayBuffer;

@@ -1,4 +1,5 @@
 // Randomness: the global seed and Generator objects (same seed, same numbers).
+import { checkDevice } from './dtype.js';
 import { native, type GeneratorHandle } from './native.js';
 import { Tensor } from './tensor.js';
 
@@ -7,7 +8,7 @@ export class Generator {
   readonly handle: GeneratorHandle;
 
   constructor(options: { seed?: number | bigint; device?: 'cpu' } = {}) {
-    this.handle = native.newGenerator(options.device ?? 'cpu', options.seed);
+    this.handle = native.newGenerator(options.device === undefined ? 'cpu' : checkDevice(options.device), options.seed);
   }
 
   /** Wraps an existing native generator (used for the default generator). */
