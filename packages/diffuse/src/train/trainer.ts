@@ -160,6 +160,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   model.train();
 
   while (step < cfg.run.steps) {
+    // Let the event loop turn: signal handlers (SIGINT/SIGTERM) and finalizers run only there, and
+    // an in-memory loader's next() resolves as a microtask that never yields.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const elapsed = priorSeconds + (performance.now() - t0) / 1000;
     if (elapsed >= budget) {
       reason = 'minutes';
