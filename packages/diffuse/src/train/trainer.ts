@@ -157,6 +157,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let checkpointDir: string | null = null;
   let reason: TrainResult['reason'] = 'steps';
   let savedAt = -1;
+  let loggedAt = step;
+  const emitLog = (lr: number, now: number): void => {
+    const row: LogRow = {
+      step,
+      examples,
+      lr,
+      imgPerSec: ((examples - lastLogExamples) * 1000) / (now - lastLog),
+      elapsed: priorSeconds + (now - t0) / 1000,
+      ...means.flush(),
+    };
+    if (skipped > 0) row.skipped = skipped;
+    lastLog = now;
+    lastLogExamples = examples;
+    loggedAt = step;
+    opts.events?.onLog?.(row);
+  };
   model.train();
 
   while (step < cfg.run.steps) {
@@ -231,20 +247,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const now = performance.now();
     opts.events?.onStep?.(step, { elapsed: priorSeconds + (now - t0) / 1000, totalSteps: cfg.run.steps, budgetSeconds: budget, loss: stepLoss });
 
-    if (cfg.run.logInterval > 0 && step % cfg.run.logInterval === 0) {
-      const row: LogRow = {
-        step,
-        examples,
-        lr,
-        imgPerSec: ((examples - lastLogExamples) * 1000) / (now - lastLog),
-        elapsed: priorSeconds + (now - t0) / 1000,
-        ...means.flush(),
-      };
-      if (skipped > 0) row.skipped = skipped;
-      lastLog = now;
-      lastLogExamples = examples;
-      opts.events?.onLog?.(row);
-    }
+    if (cfg.run.logInterval > 0 && step % cfg.run.logInterval === 0) emitLog(lr, now);
     if (cfg.run.saveInterval > 0 && step % cfg.run.saveInterval === 0) {
       checkpointDir = save();
       savedAt = step;
@@ -253,6 +256,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
     }
   }
+  // The steps since the last log row are logged too, so short runs still have a curve.
+  if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(learningRate(cfg.optim, step - 1), performance.now());
   if (savedAt !== step) checkpointDir = save();
   ema.dispose();
   return { step, checkpointDir, reason, seconds: priorSeconds + (performance.now() - t0) / 1000, skipped };
