@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
-import { DIGITS_FEATURES_DIR, digitsAccuracy, digitsTensors, TRAIN_DIGITS, trainDigitsNet, type DigitsFeaturesInfo } from 'diffuse';
+import { DIGITS_FEATURES_DIR, digitsAccuracy, digitsTensors, featureScaleOf, TRAIN_DIGITS, trainDigitsNet, type DigitsFeaturesInfo } from 'diffuse';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,6 +24,7 @@ const heldOut = digitsTensors(TRAIN_DIGITS, 10000);
 const train = digitsTensors(0, TRAIN_DIGITS);
 const heldOutAccuracy = digitsAccuracy(net, heldOut.x, heldOut.y);
 const trainAccuracy = digitsAccuracy(net, train.x, train.y);
+const featureScale = featureScaleOf(net, train.x);
 console.log(`held-out accuracy (digits ${TRAIN_DIGITS}..9999): ${(100 * heldOutAccuracy).toFixed(2)}%; train accuracy ${(100 * trainAccuracy).toFixed(2)}%`);
 
 mkdirSync(out, { recursive: true });
@@ -33,8 +34,9 @@ const info: DigitsFeaturesInfo = {
   name: 'digits-features',
   architecture: 'conv3x3(1→32)+ReLU+maxpool2, conv3x3(32→64)+ReLU+maxpool2, conv3x3(64→64)+ReLU+maxpool2, fc1(576→128), ReLU, dropout 0.3, fc2(128→10)',
   input: { size: 28, channels: 1, range: [-1, 1] },
-  featureLayer: 'fc1 output before its ReLU (128-d)',
+  featureLayer: 'fc1 output before its ReLU (128-d), times featureScale',
   featureDim: 128,
+  featureScale,
   numClasses: 10,
   weights: 'model.safetensors',
   training: { ...training, seconds: Math.round((Date.now() - t0) / 1000), trainAccuracy: Number(trainAccuracy.toFixed(4)), script: 'scripts/train-digits-features.ts' },

@@ -106,3 +106,15 @@ export function digitsAccuracy(net: DigitsNet, x: Tensor, y: Tensor, batchSize =
   }
   return correct / n;
 }
+
+/**
+ * The multiplier that gives a network's features unit variance per dimension on average:
+ * 1 / √(tr Σ / D) over the given images.
+ * @param net the network (featureScale 1, eval mode); @param x (N, 1, 28, 28) in [−1, 1].
+ */
+export function featureScaleOf(net: DigitsNet, x: Tensor): number {
+  return torch.noGrad(() => torch.tidy(() => {
+    const f = net.forward(x).features.to('float64'); // (N, 128)
+    return 1 / Math.sqrt(f.var(0).mean().item());
+  }));
+}

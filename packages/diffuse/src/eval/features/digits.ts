@@ -24,8 +24,10 @@ export const DIGITS_FEATURES_DIR = path.join(SHIPPED_MODELS_DIR, 'digits-feature
 
 /**
  * Three 3×3 conv + ReLU + 2×2 max-pool stages (28 → 14 → 7 → 3), a 128-d linear feature layer
- * and a 10-way classifier on its ReLU. The features are the pre-activation of that layer:
- * unclipped, so closer to the Gaussian FID assumes than a ReLU output.
+ * and a 10-way classifier on its ReLU. The features are the pre-activation of that layer
+ * (unclipped, so closer to the Gaussian FID assumes than a ReLU output) times featureScale, a
+ * constant that gives them unit variance per dimension on average over the training digits, so
+ * FID and KID come out on a scale that does not depend on how training happened to size them.
  */
 export class DigitsNet extends nn.Module {
   readonly conv1: torch.nn.Conv2d;
@@ -34,6 +36,8 @@ export class DigitsNet extends nn.Module {
   readonly fc1: torch.nn.Linear;
   readonly fc2: torch.nn.Linear;
   readonly dropout: torch.nn.Dropout;
+  /** Multiplies the features (not the logits); set from config.json. */
+  featureScale = 1;
 
   /** @param generator seeds the initial weights (training). */
   constructor(generator?: torch.Generator) {
@@ -55,9 +59,9 @@ export class DigitsNet extends nn.Module {
       let h = torch.maxPool2d(this.conv1.forward(x).relu_(), 2); // (B, 32, 14, 14)
       h = torch.maxPool2d(this.conv2.forward(h).relu_(), 2); // (B, 64, 7, 7)
       h = torch.maxPool2d(this.conv3.forward(h).relu_(), 2); // (B, 64, 3, 3)
-      const features = this.fc1.forward(h.flatten(1)); // (B, 128)
-      const logits = this.fc2.forward(this.dropout.forward(features.relu())); // (B, 10)
-      return { features, logits };
+      const hidden = this.fc1.forward(h.flatten(1)); // (B, 128)
+      const logits = this.fc2.forward(this.dropout.forward(hidden.relu())); // (B, 10)
+      return { features: hidden.mul(this.featureScale), logits };
     });
   }
 }
@@ -69,6 +73,8 @@ export interface DigitsFeaturesInfo {
   input: { size: number; channels: number; range: [number, number] };
   featureLayer: string;
   featureDim: number;
+  /** The features' multiplier (see DigitsNet.featureScale). */
+  featureScale: number;
   numClasses: number;
   weights: string;
   training: Record<string, unknown>;
@@ -86,7 +92,9 @@ export function loadDigitsExtractor(dir: string = DIGITS_FEATURES_DIR): FeatureE
   const info = JSON.parse(readFileSync(configFile, 'utf8')) as DigitsFeaturesInfo;
   const weights = path.join(dir, info.weights);
   const net = loadWeights(new DigitsNet(), weights, 'run scripts/train-digits-features.ts to recreate it');
-  return extractorOf('digits', `digits-${fileHash(weights).slice(0, 16)}`, net, {
+  net.featureScale = info.featureScale ?? 1;
+  const id = `digits-${fileHash(weights).slice(0, 12)}-${info.featureScale.toPrecision(6)}`;
+  return extractorOf('digits', id, net, {
     channels: 1,
     inputSize: DIGITS_SIZE,
     featureDim: DIGITS_FEATURES,

@@ -5,6 +5,7 @@ import { decodeImage } from '../../data/decode.js';
 import { listImageFiles } from '../../data/image-folder.js';
 import { readNpzSync } from '../../io/npz.js';
 import { DataError } from '../../io/errors.js';
+import { isDigitSet } from '../image-sets.js';
 import { DIGITS_SIZE, loadDigitsExtractor } from './digits.js';
 import type { FeatureExtractor } from './extractor.js';
 import { loadInceptionExtractor } from './inception.js';
@@ -37,7 +38,7 @@ export function loadExtractor(name: FeatureNetworkName, options: LoadExtractorOp
 
 /** Image side and channels of the first image of a set, as far as cheaply known. */
 async function peek(spec: string): Promise<{ size: number; gray: boolean } | null> {
-  if (spec.startsWith('mnist')) return { size: DIGITS_SIZE, gray: true };
+  if (isDigitSet(spec)) return { size: DIGITS_SIZE, gray: true };
   let dir: boolean;
   try {
     dir = statSync(spec).isDirectory();
