@@ -179,14 +179,21 @@ test('Inception Score: uniform predictions give 1, confident balanced ones give 
     close(inceptionScore(torch.zeros([100, 7])).mean, 1, 1e-12, 'uniform');
     const k = 10;
     const labels = torch.arange(0, 1000, 1, { dtype: 'int64' }).remainder(k);
-    const logits = torch.oneHot(labels, k).to('float64').mul(60); // (1000, 10)
-    const r = inceptionScore(logits);
+    const logits = torch.oneHot(labels, k).to('float64').mul(60); // (1000, 10), classes in turn
+    // In order, each of the 10 splits holds every class 10 times: IS = K exactly in each.
+    const r = inceptionScore(logits, { seed: null });
     close(r.mean, k, 1e-9, 'confident balanced');
     assert.equal(r.values.length, 10);
+    assert.ok(r.std < 1e-9);
+    // Sorted by class, in-order splits hold one class each (IS 1); the default shuffle mixes them.
+    const sorted = torch.oneHot(torch.arange(0, 1000, 1, { dtype: 'int64' }).div(100, 'floor'), k).to('float64').mul(60);
+    close(inceptionScore(sorted, { seed: null }).mean, 1, 1e-9, 'class-sorted, in order');
+    const shuffled = inceptionScore(sorted);
+    assert.ok(shuffled.mean > 8.5 && shuffled.mean < k + 1e-9, `class-sorted, shuffled: ${shuffled.mean}`);
     // p(y|x) = (0.9, 0.1) or (0.1, 0.9), half each: KL = 0.9 ln 1.8 + 0.1 ln 0.2.
     const logit = Math.log(9);
     const two = torch.tensor(Float64Array.from({ length: 400 }, (_, j) => ((j >> 1) % 2 === j % 2 ? logit : 0)), { shape: [200, 2] });
-    close(inceptionScore(two).mean, Math.exp(0.9 * Math.log(1.8) + 0.1 * Math.log(0.2)), 1e-12, 'two classes');
+    close(inceptionScore(two, { splits: 1 }).mean, Math.exp(0.9 * Math.log(1.8) + 0.1 * Math.log(0.2)), 1e-12, 'two classes');
   });
 });
 

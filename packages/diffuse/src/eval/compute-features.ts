@@ -15,7 +15,7 @@ export interface FeatureSet {
 }
 
 export interface ComputeFeaturesOptions {
-  /** Images per forward pass (default 100). */
+  /** Images per forward pass (default 50, as pytorch-fid). */
   batchSize?: number;
   /** Called after each batch with (images done, total). */
   progress?: (done: number, total: number) => void;
@@ -37,7 +37,7 @@ function checkFormat(extractor: FeatureExtractor, channels: number, size: number
  * @returns features (N, D) and logits (N, K) or null; the caller disposes them.
  */
 export async function computeFeatures(extractor: FeatureExtractor, images: AnyImageDataset | Tensor, options: ComputeFeaturesOptions = {}): Promise<FeatureSet> {
-  const batchSize = options.batchSize ?? 100;
+  const batchSize = options.batchSize ?? 50;
   const features: Tensor[] = [];
   const logits: Tensor[] = [];
   const take = (x: Tensor): void => {

@@ -12,7 +12,7 @@ import { kid, type KidOptions } from './kid.js';
 import { precisionRecall } from './precision-recall.js';
 
 export interface EvaluateOptions {
-  /** Images per forward pass (default 100). */
+  /** Images per forward pass (default 50, as pytorch-fid). */
   batchSize?: number;
   /** KID's subsets, subset size and seed. */
   kid?: KidOptions;
@@ -61,7 +61,7 @@ async function featuresOf(spec: string, extractor: FeatureExtractor, batchSize: 
  */
 export async function evaluateImageSets(a: string, b: string, extractor: FeatureExtractor, options: EvaluateOptions = {}): Promise<Evaluation> {
   const t0 = Date.now();
-  const batchSize = options.batchSize ?? 100;
+  const batchSize = options.batchSize ?? 50;
   const k = options.k ?? 3;
   const useCache = options.cache ?? true;
   const file = useCache ? cacheFile(extractor.id, imageSetIdentity(b), options.cacheDir) : null;

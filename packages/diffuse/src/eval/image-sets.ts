@@ -58,7 +58,11 @@ async function firstImageSide(folder: string): Promise<number> {
   return Math.min(img.width, img.height);
 }
 
-function kind(spec: string): 'digits' | 'folder' | 'npz' {
+/**
+ * What kind of image set a spec names.
+ * @throws DataError when it names nothing usable (a missing path, a file that is not an .npz).
+ */
+export function imageSetKind(spec: string): 'digits' | 'folder' | 'npz' {
   if (spec in DIGIT_SETS) return 'digits';
   let isDir: boolean;
   try {
@@ -79,7 +83,7 @@ function kind(spec: string): 'digits' | 'folder' | 'npz' {
  * @throws DataError naming the path when it is missing or not images.
  */
 export async function openImageSet(spec: string, format: ImageFormat): Promise<AnyImageDataset> {
-  switch (kind(spec)) {
+  switch (imageSetKind(spec)) {
     case 'digits':
       return digitSet(spec, format);
     case 'npz':
@@ -113,7 +117,7 @@ function folderHash(folder: string): string {
  */
 export function imageSetIdentity(spec: string): string {
   const h = createHash('sha256');
-  switch (kind(spec)) {
+  switch (imageSetKind(spec)) {
     case 'digits':
       h.update(`mnist@${mnistVersion()}:${DIGIT_SETS[spec]!.join('-')}`);
       break;

@@ -1,5 +1,6 @@
-// Inception Score (Salimans et al. 2016): IS = exp(E_x KL(p(y|x) ‖ p(y))), over consecutive
-// splits as the original improved-gan code (mean ± std over 10 splits).
+// Inception Score (Salimans et al. 2016): IS = exp(E_x KL(p(y|x) ‖ p(y))), mean ± std over 10
+// splits of the images after a seeded shuffle (as torch-fidelity; the original improved-gan
+// code splits in order, which is the same for i.i.d. samples but lopsided for class-sorted data).
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
@@ -12,18 +13,27 @@ export interface InceptionScoreResult {
   values: number[];
 }
 
+export interface InceptionScoreOptions {
+  /** Number of splits (default 10). */
+  splits?: number;
+  /** Seed of the shuffle before splitting (default 0); null keeps the given order. */
+  seed?: number | null;
+}
+
 /**
  * The Inception Score of classifier logits: 1 when every prediction is the same distribution,
  * K when predictions are confident and spread evenly over K classes.
  * @param logits (N, K) unnormalised class scores of N images.
- * @param options splits (default 10): the images are cut, in order, into this many parts.
+ * @param options splits (default 10) and the shuffle seed (default 0; null: no shuffle).
  */
-export function inceptionScore(logits: Tensor, options: { splits?: number } = {}): InceptionScoreResult {
+export function inceptionScore(logits: Tensor, options: InceptionScoreOptions = {}): InceptionScoreResult {
   const n = logits.shape[0]!;
   const splits = options.splits ?? 10;
   if (!Number.isInteger(splits) || splits < 1 || splits > n) throw new RangeError(`inceptionScore: splits must be in [1, ${n}], got ${splits}`);
   const values = torch.tidy(() => {
-    const logP = logits.to('float64').logSoftmax(1); // (N, K) log p(y|x)
+    const seed = options.seed === undefined ? 0 : options.seed;
+    const ordered = seed === null ? logits : logits.indexSelect(0, torch.randperm(n, { generator: new torch.Generator({ seed }) }));
+    const logP = ordered.to('float64').logSoftmax(1); // (N, K) log p(y|x)
     const out: number[] = [];
     for (let i = 0; i < splits; i++) {
       const from = Math.floor((i * n) / splits);

@@ -2,7 +2,7 @@
 // against B (the reference, e.g. the bundled digits), on a fixed feature network.
 import { evaluateImageSets, type Evaluation } from '../../eval/evaluate.js';
 import { defaultExtractorName, FEATURE_NETWORKS, loadExtractor, type FeatureNetworkName } from '../../eval/features/registry.js';
-import { DIGIT_SETS } from '../../eval/image-sets.js';
+import { DIGIT_SETS, imageSetKind } from '../../eval/image-sets.js';
 import { UsageError } from '../args.js';
 import { applyMachineFlags, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
@@ -38,7 +38,7 @@ export const command: Command = {
     flags: [
       { key: 'features', type: 'string', choices: FEATURE_NETWORKS, help: 'feature network', defaultText: 'digits for 28×28 grayscale images, else inception', group: 'Features' },
       { key: 'inceptionWeights', type: 'string', help: "the FID Inception weights as safetensors (convert pytorch-fid's .pth with scripts/convert-inception-weights.py)", defaultText: '$DIFFUSE_INCEPTION_WEIGHTS' },
-      { key: 'batchSize', type: 'int', min: 1, help: 'images per forward pass', defaultText: '100' },
+      { key: 'batchSize', type: 'int', min: 1, help: 'images per forward pass', defaultText: '50 (as pytorch-fid)' },
       { key: 'cache', type: 'bool', help: "cache B's features (--no-cache to recompute)", defaultText: 'true' },
       { key: 'kidSubsets', type: 'int', min: 1, help: 'KID subsets', defaultText: '100', group: 'Metrics' },
       { key: 'kidSubsetSize', type: 'int', min: 2, help: 'KID subset size (capped at the smaller set)', defaultText: '1000' },
@@ -53,6 +53,8 @@ export const command: Command = {
     const f = args.flags;
     applyMachineFlags(f);
     const [a, b] = args.positionals as [string, string];
+    imageSetKind(a); // a missing set is reported before any network loads
+    imageSetKind(b);
     const name = (f.features as FeatureNetworkName | undefined) ?? (await defaultExtractorName(a));
     const extractor = loadExtractor(name, { inceptionWeights: f.inceptionWeights as string | undefined });
     const progress = new Progress('features');
