@@ -11,6 +11,10 @@ import {
   writeNpz, type DigitsFeaturesInfo,
 } from '../src/index.js';
 
+// One intra-op thread: on a busy 2-core machine a second thread mostly waits for a core (measured
+// 2–8× slower); the results do not depend on it beyond float rounding.
+torch.setNumThreads(1);
+
 test('the shipped digits network classifies the 2,000 held-out digits with ≥ 97% accuracy (as its config.json records)', () => {
   const extractor = loadDigitsExtractor();
   const info = JSON.parse(readFileSync(path.join(DIGITS_FEATURES_DIR, 'config.json'), 'utf8')) as DigitsFeaturesInfo;
@@ -20,7 +24,8 @@ test('the shipped digits network classifies the 2,000 held-out digits with ≥ 9
     assert.deepEqual(features.shape, [2000, 128]);
     const accuracy = torch.tidy(() => logits!.argmax(1).eq(y).to('float64').mean().item());
     assert.ok(accuracy >= 0.97, `held-out accuracy ${accuracy}`);
-    assert.ok(Math.abs(accuracy - info.heldOutAccuracy) < 1e-4, `accuracy ${accuracy}, config.json says ${info.heldOutAccuracy}`);
+    // config.json's figure (measured with 2 threads; rounding may flip a borderline digit).
+    assert.ok(Math.abs(accuracy - info.heldOutAccuracy) <= 1e-3, `accuracy ${accuracy}, config.json says ${info.heldOutAccuracy}`);
     torch.dispose([features, logits]);
   } finally {
     torch.dispose([x, y]);

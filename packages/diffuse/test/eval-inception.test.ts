@@ -8,6 +8,10 @@ import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { InceptionV3 } from '../src/eval/index.js';
 
+// One intra-op thread: on a busy 2-core machine a second thread mostly waits for a core (measured
+// 2–8× slower); the results do not depend on it beyond float rounding.
+torch.setNumThreads(1);
+
 const GOLDEN = new URL('../../test/golden/', import.meta.url);
 
 interface Golden {

@@ -73,7 +73,7 @@ export async function evaluateImageSets(a: string, b: string, extractor: Feature
     gen = await featuresOf(a, extractor, batchSize, (d, t) => options.progress?.('A', d, t));
     const g = gen;
     return torch.tidy(() => {
-      const k_ = kid(g.features, ref.features, options.kid);
+      const kidResult = kid(g.features, ref.features, options.kid);
       const pr = precisionRecall(ref.features, g.features, { k });
       const splits = options.splits ?? 10;
       const is = g.logits && ref.logits ? { a: inceptionScore(g.logits, { splits }), b: inceptionScore(ref.logits, { splits }) } : null;
@@ -82,7 +82,7 @@ export async function evaluateImageSets(a: string, b: string, extractor: Feature
         b: { spec: b, n: ref.features.shape[0]!, cached: ref.cached, cacheFile: file },
         features: { name: extractor.name, id: extractor.id, dim: extractor.featureDim },
         fid: frechetDistance(g.mu, g.sigma, ref.mu, ref.sigma, { onWarning: options.onWarning }),
-        kid: { mean: k_.mean, std: k_.std, subsetSize: k_.subsetSize, subsets: k_.values.length },
+        kid: { mean: kidResult.mean, std: kidResult.std, subsetSize: kidResult.subsetSize, subsets: kidResult.values.length },
         inceptionScore: is,
         precision: pr.precision,
         recall: pr.recall,
