@@ -7,3 +7,4 @@ export * from './io/index.js';
 export * from './data/index.js';
 export * from './pipeline/index.js';
 export * from './train/index.js';
+export * from './eval/index.js';

@@ -19,6 +19,8 @@ async function commands(): Promise<Command[]> {
     import('./commands/animate.js'),
     import('./commands/info.js'),
     import('./commands/demo.js'),
+    import('./commands/nll.js'),
+    import('./commands/fid.js'),
   ]);
   return mods.map((m) => m.command);
 }
