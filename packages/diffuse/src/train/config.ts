@@ -162,9 +162,9 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
       imageSize: 28, channels: 1, modelChannels: 32, numResBlocks: 1, channelMult: [1, 2, 2], attentionDs: [],
       numHeads: 4, numHeadChannels: -1, dropout: 0, useScaleShiftNorm: true,
     },
-    diffusion: { diffusionSteps: 1000, noiseSchedule: 'cosine', meanType: 'epsilon', varType: 'fixed_small', loss: 'mse' },
-    optim: { lr: 1e-3, weightDecay: 0, warmupSteps: 100, batchSize: 64, emaRates: [0.999], emaWarmup: true, gradClip: 1 },
-    run: { minutes: 5, logInterval: 50, saveInterval: 500 },
+    diffusion: { diffusionSteps: 1000, noiseSchedule: 'cosine', meanType: 'v', varType: 'fixed_small', loss: 'mse' },
+    optim: { lr: 1e-3, weightDecay: 0, warmupSteps: 100, batchSize: 32, emaRates: [0.999], emaWarmup: true, gradClip: 1 },
+    run: { minutes: 6, logInterval: 100, saveInterval: 1000 },
   },
 };
 
