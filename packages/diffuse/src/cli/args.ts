@@ -200,7 +200,7 @@ export function readConfig(path: string, spec: CommandSpec): Record<string, Flag
 export function helpText(spec: CommandSpec): string {
   const lines = [`diffuse ${spec.name} — ${spec.summary}`, '', `usage: ${spec.usage}`, ''];
   let group: string | undefined;
-  const width = Math.max(...spec.flags.map((f) => kebab(f.key).length + (f.type === 'bool' ? 0 : 4)), 10) + 4;
+  const width = 28;
   for (const f of spec.flags) {
     if (f.group !== group && f.group !== undefined) {
       lines.push('', `${f.group}:`);
@@ -208,7 +208,10 @@ export function helpText(spec: CommandSpec): string {
     }
     const name = `--${kebab(f.key)}${f.type === 'bool' ? '' : ' ' + placeholder(f)}`;
     const extra = [f.choices ? `one of ${f.choices.join('|')}` : '', f.defaultText !== undefined ? `default ${f.defaultText}` : ''].filter(Boolean).join('; ');
-    lines.push(`  ${name.padEnd(width)}${f.help}${extra ? ` (${extra})` : ''}`);
+    const text = `${f.help}${extra ? ` (${extra})` : ''}`;
+    // A long flag gets its help on the next line rather than running into it.
+    if (name.length >= width - 1) lines.push(`  ${name}`, `  ${''.padEnd(width)}${text}`);
+    else lines.push(`  ${name.padEnd(width)}${text}`);
   }
   if (spec.config) lines.push('', `  ${'--config FILE'.padEnd(width)}JSON object of flag values (camelCase or kebab-case keys); flags override it`);
   lines.push(`  ${'--help'.padEnd(width)}show this help`);
