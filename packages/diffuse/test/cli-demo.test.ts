@@ -29,3 +29,26 @@ test('diffuse demo trains, samples a grid and prints the paths', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('train --eval-interval logs FID/KID of the EMA model and a final line', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diffuse-eval-'));
+  const out = path.join(dir, 'run');
+  try {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'train', '--data', 'mnist', '--out', out, '--steps', '4', '--eval-interval', '2', '--eval-samples', '20', '--model-channels', '8', '--num-res-blocks', '1', '--attention-ds', '', '--channel-mult', '1,2', '--batch-size', '4', '--threads', '1'],
+      { encoding: 'utf8', timeout: 300_000 },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const rows = readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { eval?: boolean; step: number; fid?: number; samples?: number });
+    const evals = rows.filter((row) => row.eval);
+    assert.deepEqual(evals.map((e) => e.step), [2, 4]);
+    for (const e of evals) {
+      assert.ok(Number.isFinite(e.fid) && e.fid! > 0, `fid ${e.fid}`);
+      assert.equal(e.samples, 20);
+    }
+    assert.match(r.stdout, /final FID \d+\.\d+ \(KID [-\d.]+\) of the EMA model at step 4/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -10,6 +10,11 @@ import { openDataset } from '../data/open.js';
 import { makeGrid } from '../io/grid.js';
 import { plotSeries } from '../io/plot.js';
 import { writePng } from '../io/png.js';
+import { evaluateImageSets, type Evaluation } from '../eval/evaluate.js';
+import type { FeatureExtractor } from '../eval/features/extractor.js';
+import { loadExtractor } from '../eval/features/registry.js';
+import { writeNpz } from '../io/npz.js';
+import type { UNet } from '../models/index.js';
 import { generateImages } from '../pipeline/generate.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
@@ -83,6 +88,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     process.on(s, h);
     return [s, h] as const;
   });
+  // The feature network is loaded up front, so a missing one fails before any training.
+  const extractor = cfg.run.evalInterval > 0 ? loadExtractor(cfg.model.channels === 1 && cfg.model.imageSize === 28 ? 'digits' : 'inception') : undefined;
+  let lastEval: Evaluation | undefined;
   const stepsGoal = cfg.run.steps;
   const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
   const started = Date.now();
@@ -129,6 +137,14 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
           await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
         },
+        async onEvaluate(step, model) {
+          const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'));
+          const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, samples: r.a.n };
+          appendFileSync(logFile, JSON.stringify(row) + '\n');
+          progress.clear();
+          console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
+          lastEval = r;
+        },
         onSkip(step, skipped) {
           progress.clear();
           console.error(`diffuse: non-finite loss at step ${step}; skipped (${skipped} so far)`);
@@ -141,7 +157,20 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     await loader.close();
   }
   if (curve.step.length > 0) await writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
+  if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
+}
+
+/**
+ * Draws cfg.run.evalSamples images from the model as it is (the trainer swaps in the EMA weights)
+ * and scores them against the training data with a feature network.
+ */
+async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string): Promise<Evaluation> {
+  const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, sampler: 'ddim', steps: 25, seed: 0 });
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'samples.npz');
+  await writeNpz(file, { arr_0: { dtype: 'uint8', shape: [imgs.n, imgs.size, imgs.size, imgs.channels], data: imgs.images } });
+  return evaluateImageSets(file, cfg.run.data, extractor, { onWarning: () => undefined });
 }
 
 /** Whether a path looks like an existing training output folder. */

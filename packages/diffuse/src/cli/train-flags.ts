@@ -58,6 +58,8 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { section: R, key: 'logInterval', type: 'int', min: 0, help: 'log averaged losses every N steps' },
   { section: R, key: 'saveInterval', type: 'int', min: 0, help: 'checkpoint every N steps (and always at the end)' },
   { section: R, key: 'previewInterval', type: 'int', min: 0, help: 'write a preview sample grid every N steps (0 = off)' },
+  { section: R, key: 'evalInterval', type: 'int', min: 0, help: 'FID/KID of the EMA model every N steps and at the end (0 = off)' },
+  { section: R, key: 'evalSamples', type: 'int', min: 10, help: 'samples drawn for each evaluation (DDIM, 25 steps)' },
   { section: R, key: 'keepCheckpoints', type: 'int', min: 0, help: 'keep the last K checkpoints (0 = all)' },
   { section: R, key: 'seed', type: 'int', min: 0, help: 'random seed' },
   { section: R, key: 'onNan', type: 'string', choices: ['stop', 'skip'], help: 'on a non-finite loss: stop, or skip the step and count it' },

@@ -72,6 +72,10 @@ export interface RunConfig {
   logInterval: number;
   saveInterval: number;
   previewInterval: number;
+  /** Measure FID/KID of the EMA model every N steps and at the end (0 = off). */
+  evalInterval: number;
+  /** Samples drawn for each evaluation. */
+  evalSamples: number;
   keepCheckpoints: number;
   seed: number;
   /** Stop (default) or skip the step when the loss is not finite. */
@@ -134,6 +138,8 @@ export function defaultConfig(): TrainConfig {
       logInterval: 50,
       saveInterval: 1000,
       previewInterval: 0,
+      evalInterval: 0,
+      evalSamples: 1000,
       keepCheckpoints: 3,
       seed: 0,
       onNan: 'stop',

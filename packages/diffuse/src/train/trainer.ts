@@ -36,6 +36,8 @@ export interface TrainEvents {
   onCheckpoint?(dir: string, step: number): void;
   /** Every previewInterval steps with the model in eval mode and EMA weights loaded. */
   onPreview?(step: number, model: ReturnType<typeof createUNet>): Promise<void> | void;
+  /** Every evalInterval steps and after the last step, like onPreview (sample-quality metrics). */
+  onEvaluate?(step: number, model: ReturnType<typeof createUNet>): Promise<void> | void;
   /** A non-finite loss that was skipped (onNan: 'skip'). */
   onSkip?(step: number, skipped: number): void;
 }
@@ -158,6 +160,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let reason: TrainResult['reason'] = 'steps';
   let savedAt = -1;
   let loggedAt = step;
+  let evaluatedAt = step;
   const emitLog = (lr: number, now: number): void => {
     const row: LogRow = {
       step,
@@ -255,10 +258,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (cfg.run.previewInterval > 0 && step % cfg.run.previewInterval === 0 && opts.events?.onPreview) {
       await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
     }
+    if (cfg.run.evalInterval > 0 && step % cfg.run.evalInterval === 0 && opts.events?.onEvaluate) {
+      await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+      evaluatedAt = step;
+    }
   }
   // The steps since the last log row are logged too, so short runs still have a curve.
   if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(learningRate(cfg.optim, step - 1), performance.now());
   if (savedAt !== step) checkpointDir = save();
+  if (cfg.run.evalInterval > 0 && evaluatedAt !== step && opts.events?.onEvaluate && reason !== 'signal') {
+    await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+  }
   ema.dispose();
   return { step, checkpointDir, reason, seconds: priorSeconds + (performance.now() - t0) / 1000, skipped };
 }

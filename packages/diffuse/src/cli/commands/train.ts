@@ -10,7 +10,7 @@ import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
 
 /** Settings a resumed run may change; the rest must match the checkpoint. */
-const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'keepCheckpoints', 'onNan', 'data']);
+const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
 
 function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): TrainConfig {
   const changed = CONFIG_FLAGS.filter((f) => flags[f.key] !== undefined && !RESUMABLE.has(f.key));

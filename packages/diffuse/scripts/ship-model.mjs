@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Exports a training checkpoint as a small sampling-only model: the EMA weights as the model's
+// weights, no optimizer or RNG state. Used for packages/diffuse/models/digits-cpu:
+//   node packages/diffuse/scripts/ship-model.mjs RUN_DIR packages/diffuse/models/digits-cpu [EMA_RATE]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+import * as torch from '@diffuse/torch';
+import { loadCheckpoint } from 'diffuse';
+
+const [src, dest, rateArg] = process.argv.slice(2);
+if (!src || !dest) {
+  console.error('usage: ship-model.mjs RUN_DIR DEST_DIR [EMA_RATE]');
+  process.exit(2);
+}
+const ck = loadCheckpoint(src, { weightsOnly: true });
+const rate = rateArg !== undefined ? Number(rateArg) : ck.state.emaRates[0];
+const weights = rate === undefined ? ck.model : { ...ck.model, ...ck.ema.get(rate) };
+mkdirSync(dest, { recursive: true });
+torch.saveSafetensors(path.join(dest, 'model.safetensors'), weights, { source: `${path.basename(ck.dir)} EMA ${rate}` });
+const state = {
+  ...ck.state,
+  optimizer: undefined,
+  scheduleSampler: undefined,
+  data: undefined,
+  emaRates: [],
+  shippedFrom: { step: ck.state.step, emaRate: rate ?? null },
+};
+writeFileSync(path.join(dest, 'state.json'), JSON.stringify(state, null, 1) + '\n');
+console.log(`${dest}: step ${ck.state.step}, EMA ${rate} weights as the model`);
