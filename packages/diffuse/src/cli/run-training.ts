@@ -1,6 +1,6 @@
 // A training run as the CLI does it: output folder, data, logs (terminal, JSONL, loss-curve
 // PNG), preview grids, checkpoints, and SIGINT/SIGTERM handling. Shared by `train` and `demo`.
-import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
@@ -75,6 +75,20 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
 
   const logFile = path.join(o.out, 'log.jsonl');
   const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
+  // A resumed run's curve continues the earlier one.
+  if (o.resume !== undefined && existsSync(logFile)) {
+    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+      try {
+        const row = JSON.parse(line) as { step?: number; loss?: number; eval?: boolean };
+        if (!row.eval && typeof row.step === 'number' && typeof row.loss === 'number' && row.step <= o.resume.state.step) {
+          curve.step.push(row.step);
+          curve.loss.push(row.loss);
+        }
+      } catch {
+        // a line cut by a kill: skip it
+      }
+    }
+  }
   const progress = new Progress(o.label ?? 'train');
   let signal: string | null = null;
   const onSignal = (s: string): void => {

@@ -8,7 +8,7 @@ import type { Batch } from '../data/loader.js';
 import type { ModelKwargs } from '../diffusion/enums.js';
 import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
 import type { TrainConfig } from './config.js';
-import { saveCheckpoint, CHECKPOINT_FORMAT, type CheckpointContents, type TrainState } from './checkpoint.js';
+import { saveCheckpoint, CheckpointError, CHECKPOINT_FORMAT, type CheckpointContents, type TrainState } from './checkpoint.js';
 import { EMA } from './ema.js';
 import { asModelFn, createDiffusion, createUNet } from './factory.js';
 import { RunningMeans } from './metrics.js';
@@ -99,25 +99,33 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let examples = 0;
   let priorSeconds = 0;
 
+  const ema = new EMA(params, cfg.optim.emaRates, cfg.optim.emaWarmup);
   if (resume !== undefined) {
-    model.loadStateDict(resume.model);
-    const opt = resume.state.optimizer;
-    if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt as torch.optim.OptimizerStateMeta));
-    if (resume.state.scheduleSampler !== undefined && 'loadStateDict' in sampler) {
-      (sampler as LossSecondMomentResampler).loadStateDict(resume.state.scheduleSampler as never);
+    // A checkpoint that does not fit its own config is the user's file problem, not a crash.
+    try {
+      model.loadStateDict(resume.model);
+      const opt = resume.state.optimizer;
+      if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt as torch.optim.OptimizerStateMeta));
+      if (resume.state.scheduleSampler !== undefined && 'loadStateDict' in sampler) {
+        (sampler as LossSecondMomentResampler).loadStateDict(resume.state.scheduleSampler as never);
+      }
+      for (const [rate, sd] of resume.ema) {
+        const byName = model.namedParameters().map(([n]) => {
+          const t = sd[n];
+          if (t === undefined) throw new Error(`ema-${rate}.safetensors lacks ${n}`);
+          return t;
+        });
+        torch.noGrad(() => ema.shadows.get(rate)!.forEach((s, i) => s.copy_(byName[i]!)));
+      }
+      const rng = resume.trainTensors[RNG_KEY];
+      if (rng !== undefined) torch.defaultGenerator().setState(rng);
+    } catch (e) {
+      ema.dispose();
+      throw new CheckpointError(`${resume.dir}: cannot resume from this checkpoint (${(e as Error).message.split('\n')[0]})`);
     }
     step = resume.state.step;
     examples = resume.state.examples;
     priorSeconds = resume.state.seconds;
-  }
-  const ema = new EMA(params, cfg.optim.emaRates, cfg.optim.emaWarmup);
-  if (resume !== undefined) {
-    for (const [rate, sd] of resume.ema) {
-      const byName = model.namedParameters().map(([n]) => sd[n]!);
-      torch.noGrad(() => ema.shadows.get(rate)!.forEach((s, i) => s.copy_(byName[i]!)));
-    }
-    const rng = resume.trainTensors[RNG_KEY];
-    if (rng !== undefined) torch.defaultGenerator().setState(rng);
   }
 
   const save = (): string => {
