@@ -70,6 +70,10 @@ test('missing, corrupt and mismatched checkpoints', () => {
   assertUserError(diffuse('sample', '--checkpoint', other, '--out', path.join(work, 's3'), '--n', '1'), /do not fit the model/);
   assertUserError(diffuse('sample', '--checkpoint', ck, '--out', path.join(work, 's4'), '--ema', '0.5'), /no EMA at rate 0\.5/);
   assertUserError(diffuse('train', '--data', 'mnist', '--out', run, '--steps', '1'), /already holds a training run/);
+  const mismatched = path.join(work, 'mismatched-run');
+  cpSync(run, mismatched, { recursive: true });
+  cpSync(path.join(other, 'state.json'), path.join(mismatched, 'checkpoints', path.basename(ck), 'state.json'));
+  assertUserError(diffuse('train', '--out', mismatched, '--resume', '--steps', '3'), /cannot resume from this checkpoint/);
   for (const s of ['s1', 's2', 's3', 's4']) assert.ok(!existsSync(path.join(work, s)), `${s} not written`);
   assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp')), [], 'no temporary leftovers');
 });
