@@ -78,4 +78,16 @@ test('missing, corrupt and mismatched checkpoints', () => {
   assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp')), [], 'no temporary leftovers');
 });
 
+test('a non-finite loss stops with the step named and saves nothing; --on-nan skip counts skips', () => {
+  const tiny = ['--data', 'mnist', '--lr', '1e30', '--grad-clip', '0', '--warmup-steps', '0', '--model-channels', '8', '--num-res-blocks', '1', '--attention-ds', '', '--channel-mult', '1,2', '--batch-size', '4'];
+  const out = path.join(work, 'nan');
+  assertUserError(diffuse('train', ...tiny, '--out', out, '--steps', '6'), /the loss became (NaN|infinite) at step \d+; nothing was saved/);
+  assert.ok(!existsSync(path.join(out, 'checkpoints')), 'no poisoned checkpoint');
+  const skip = diffuse('train', ...tiny, '--out', path.join(work, 'nan-skip'), '--steps', '40', '--on-nan', 'skip');
+  assert.equal(skip.code, 2);
+  const lines = skip.stderr.trim().split('\n');
+  assert.match(lines[lines.length - 1]!, /^diffuse: the loss was not finite for 20 steps in a row/);
+  assert.ok(lines.filter((l) => /non-finite loss at step \d+; skipped \(\d+ so far\)/.test(l)).length >= 20, skip.stderr);
+});
+
 test.after(() => rmSync(work, { recursive: true, force: true }));

@@ -81,6 +81,8 @@ export function learningRate(cfg: TrainConfig['optim'], step: number): number {
 }
 
 const RNG_KEY = 'rng.default';
+/** With onNan 'skip', this many non-finite steps in a row stop training anyway. */
+const MAX_CONSECUTIVE_SKIPS = 20;
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const cfg = opts.config;
@@ -164,6 +166,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let lastLog = performance.now();
   let lastLogExamples = examples;
   let skipped = 0;
+  let consecutiveSkips = 0;
   let checkpointDir: string | null = null;
   let reason: TrainResult['reason'] = 'steps';
   let savedAt = -1;
@@ -244,11 +247,20 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             'nothing was saved from this step (the last checkpoint is intact). Lower --lr, set --grad-clip, or pass --on-nan skip',
         );
       }
+      // A skipped step still uses up its batch and its place in the step count (so a run always
+      // ends), but changes no weight; a loss that stays broken is an error all the same.
       skipped++;
+      consecutiveSkips++;
       model.zeroGrad();
-      opts.events?.onSkip?.(step + 1, skipped);
+      step++;
+      examples += cfg.optim.batchSize;
+      opts.events?.onSkip?.(step, skipped);
+      if (consecutiveSkips >= MAX_CONSECUTIVE_SKIPS) {
+        throw new TrainingError(`the loss was not finite for ${consecutiveSkips} steps in a row (up to step ${step}); stopping. Lower --lr or set --grad-clip`);
+      }
       continue;
     }
+    consecutiveSkips = 0;
     for (const g of optimizer.paramGroups) g.lr = lr;
     torch.tidy(() => optimizer.step());
     ema.update(step);
