@@ -104,7 +104,8 @@ function pruneCheckpoints(root: string, keep: number): void {
   for (const n of all.slice(0, Math.max(0, all.length - keep))) rmSync(path.join(root, n), { recursive: true, force: true });
   // Leftovers of interrupted saves from earlier processes.
   for (const n of readdirSync(root)) {
-    if (/^\.step-\d+\.(tmp|old)-\d+$/.test(n) && !n.endsWith(`-${process.pid}`)) rmSync(path.join(root, n), { recursive: true, force: true });
+    const pid = /^\.step-\d+\.(?:tmp|old)-(\d+)$/.exec(n)?.[1] ?? /^\.latest\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid) rmSync(path.join(root, n), { recursive: true, force: true });
   }
 }
 
