@@ -69,6 +69,8 @@ test('missing, corrupt and mismatched checkpoints', () => {
   writeFileSync(path.join(other, 'state.json'), JSON.stringify(state));
   assertUserError(diffuse('sample', '--checkpoint', other, '--out', path.join(work, 's3'), '--n', '1'), /do not fit the model/);
   assertUserError(diffuse('sample', '--checkpoint', ck, '--out', path.join(work, 's4'), '--ema', '0.5'), /no EMA at rate 0\.5/);
+  assertUserError(diffuse('animate', '--checkpoint', ck, '--out', path.join(work, 'a.gif'), '--class', '1'), /--class: this model is not class-conditional/);
+  assert.ok(!existsSync(path.join(work, 'a.gif')), 'no gif written');
   assertUserError(diffuse('train', '--data', 'mnist', '--out', run, '--steps', '1'), /already holds a training run/);
   const mismatched = path.join(work, 'mismatched-run');
   cpSync(run, mismatched, { recursive: true });

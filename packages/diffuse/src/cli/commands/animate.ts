@@ -5,11 +5,10 @@ import { writeGif } from '../../io/gif.js';
 import { makeGrid } from '../../io/grid.js';
 import type { RawImage } from '../../io/raw-image.js';
 import { generateFrames } from '../../pipeline/generate.js';
-import { loadPipeline } from '../../pipeline/load.js';
 import { UsageError } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
-import { emaOption, SAMPLING_FLAGS } from './sample.js';
+import { loadSamplingPipeline, SAMPLING_FLAGS } from './sample.js';
 
 export const command: Command = {
   spec: {
@@ -33,7 +32,7 @@ export const command: Command = {
     if (f.checkpoint === undefined || f.out === undefined) throw new UsageError("'diffuse animate' needs --checkpoint and --out FILE.gif");
     const out = f.out as string;
     if (!out.toLowerCase().endsWith('.gif')) throw new UsageError(`--out ${out}: give a path ending in .gif`);
-    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
+    const pipe = loadSamplingPipeline(f, device);
     const n = (f.n as number | undefined) ?? 16;
     const scale = (f.scale as number | undefined) ?? 2;
     const { imageSize: size, channels } = pipe.config.model;

@@ -6,7 +6,7 @@ import { makeGrid } from '../../io/grid.js';
 import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages } from '../../pipeline/generate.js';
-import { loadPipeline } from '../../pipeline/load.js';
+import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
@@ -30,6 +30,20 @@ export function emaOption(v: FlagValue | undefined): number | 'none' | undefined
   const r = Number(v);
   if (!(r > 0 && r < 1)) throw new UsageError(`--ema: expected a rate in (0, 1) or 'none', got '${String(v)}'`);
   return r;
+}
+
+/**
+ * Loads --checkpoint (with --ema) and checks --class and --guidance against the model, for every
+ * command that samples.
+ */
+export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
+  const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
+  const classes = f.class as number[] | undefined;
+  const k = pipe.config.model.numClasses;
+  if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
+  if (classes?.some((c) => c >= k)) throw new UsageError(`--class: this model has classes 0..${k - 1}`);
+  if (f.guidance !== undefined && k === 0) throw new UsageError('--guidance: classifier-free guidance needs a class-conditional model');
+  return pipe;
 }
 
 export const command: Command = {
@@ -56,12 +70,8 @@ export const command: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
-    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
+    const pipe = loadSamplingPipeline(f, device);
     const classes = f.class as number[] | undefined;
-    const k = pipe.config.model.numClasses;
-    if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
-    if (classes?.some((c) => c >= k)) throw new UsageError(`--class: this model has classes 0..${k - 1}`);
-    if (f.guidance !== undefined && k === 0) throw new UsageError('--guidance: classifier-free guidance needs a class-conditional model');
     const n = (f.n as number | undefined) ?? 64;
     const progress = new Progress('sample');
     const t0 = Date.now();
