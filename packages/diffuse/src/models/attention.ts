@@ -14,6 +14,13 @@ import { normalization, zeroModule } from './layers.js';
  * @returns (B, H·C, T).
  */
 export function qkvAttention(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
+  // The fused kernel is the same computation in float32 (tested against this composition).
+  if (torch.packedAttentionSupported(qkv)) return torch.packedAttention(qkv, numHeads, newOrder ? 'per-kind' : 'per-head');
+  return qkvAttentionEager(qkv, numHeads, newOrder);
+}
+
+/** qkvAttention composed of eager ops: the reference for the fused kernel, and the path off the CPU. */
+export function qkvAttentionEager(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
   return torch.tidy(() => {
     const [b, width, length] = qkv.shape as [number, number, number];
     const ch = width / (3 * numHeads);
