@@ -9,7 +9,9 @@
         "native/tensor.cc",
         "native/autograd.cc",
         "native/runtime.cc",
-        "native/fused_attention.cc"
+        "native/fused_attention.cc",
+        "native/profiler.cc",
+        "native/layout_cast.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

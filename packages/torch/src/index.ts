@@ -13,3 +13,5 @@ export { memory } from './stats.js';
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * from './io/safetensors.js';
+export { profile, formatProfile, type OpProfile } from './profiler.js';
+export { cpuHasNativeBf16 } from './cpu.js';

@@ -7,3 +7,4 @@ export { AttentionBlock, qkvAttention, type AttentionBlockOptions } from './atte
 export { GroupNorm32, normalization, zeroModule, Upsample, Downsample, TimestepBlock, TimestepEmbedSequential } from './layers.js';
 export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
+export { computeDtypeFor, PRECISIONS, type Precision } from './precision.js';

@@ -20,7 +20,7 @@ export interface UNetKwargs {
 }
 
 /** The diffusion UNet: noisy images and timesteps in, ε (and the variance values) out. */
-export class UNet extends nn.Module {
+export class UNet extends nn.Module implements nn.HasComputeDType {
   /** The resolved options (JSON; store it with checkpoints and rebuild with createModel). */
   readonly config: UNetConfig;
   /** Channels of the output: outChannels, doubled with learnSigma. */
@@ -33,6 +33,12 @@ export class UNet extends nn.Module {
   readonly middleBlock: TimestepEmbedSequential;
   readonly outputBlocks: nn.ModuleList<TimestepEmbedSequential>;
   readonly out: nn.Sequential;
+  /**
+   * 'bfloat16': activations flow in bfloat16 (channels-last) between float32-accumulating
+   * convolutions, with norms, attention softmax and the output in float32 — mixed precision with
+   * float32 master weights. Set it on the whole tree with nn.setComputeDtype(model, dtype).
+   */
+  computeDtype: nn.ComputeDType = 'float32';
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
 
@@ -136,7 +142,8 @@ export class UNet extends nn.Module {
         emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
       }
       const skips: Tensor[] = [];
-      let hCur = x;
+      const low = this.computeDtype !== 'float32' && x.device === 'cpu';
+      let hCur = low ? nn.layoutCast(x, this.computeDtype, false) : x; // (B, C, H, W)
       for (const block of this.inputBlocks) {
         hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
         skips.push(hCur);
@@ -150,7 +157,8 @@ export class UNet extends nn.Module {
         hCur = block.forward(joined, emb);
         joined.dispose();
       }
-      return this.out.forward(hCur); // (B, outputChannels, H, W)
+      const out = this.out.forward(hCur); // (B, outputChannels, H, W)
+      return low ? nn.layoutCast(out, x.dtype, false) : out;
     });
   }
 

@@ -9,6 +9,7 @@ import * as torch from '@diffuse/torch';
 import type { DiffusionModelSpec } from '../samplers/denoiser.js';
 import { CheckpointError, loadCheckpoint } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
+import { computeDtypeFor, type Precision } from '../models/precision.js';
 import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
 import type { UNet } from '../models/index.js';
@@ -43,6 +44,8 @@ export interface LoadPipelineOptions {
   clipDenoised?: boolean;
   /** Where to run the model (default 'cpu'). */
   device?: torch.Device;
+  /** Compute precision (default 'auto': bfloat16 on CPUs with AVX512-BF16/AMX). */
+  precision?: Precision;
 }
 
 /**
@@ -76,6 +79,7 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   }
   model.eval();
   if (options.device !== undefined && options.device !== 'cpu') model.to(options.device);
+  torch.nn.setComputeDtype(model, computeDtypeFor(options.precision, options.device ?? 'cpu'));
   return { ...pipelineFromModel(config, model, options.clipDenoised ?? true, options.device), dir: ck.dir, step: ck.state.step, emaRate: rate };
 }
 
