@@ -3,6 +3,7 @@ export { Tensor, isTensor, type Scalar, type TensorOrScalar, type NestedArray, t
 export { type DType, type Device, type AnyTypedArray, DTYPE_CODE, BYTES_PER_ELEMENT, isFloating } from './dtype.js';
 export * from './creation.js';
 export * from './functional.js';
+export { groupNormAct, type GroupNormActOptions } from './fused.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, checkpoint } from './autograd.js';
 export * as autograd from './autograd.js';
 export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, setFlushDenormal, cuda, libtorchVersion } from './random.js';

@@ -7,6 +7,7 @@ import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { AttentionBlock } from './attention.js';
 import { resolveUNetConfig, type UNetConfig } from './config.js';
 import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
+import { normAct, type ComputeDtype } from './norm-act.js';
 import { ResBlock } from './res-block.js';
 import { timestepEmbedding } from './timestep-embedding.js';
 
@@ -35,6 +36,19 @@ export class UNet extends nn.Module {
   readonly out: nn.Sequential;
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
+  private computeDtypeValue: ComputeDtype = 'float32';
+
+  /**
+   * The dtype the norm chains hand to the convs: 'float32' (the input's dtype) or 'bfloat16'.
+   * Setting it sets every ResBlock's and AttentionBlock's too.
+   */
+  get computeDtype(): ComputeDtype {
+    return this.computeDtypeValue;
+  }
+  set computeDtype(d: ComputeDtype) {
+    this.computeDtypeValue = d;
+    for (const m of this.modules()) if (m instanceof ResBlock || m instanceof AttentionBlock) m.computeDtype = d;
+  }
 
   constructor(options: UNetOptions = {}) {
     super();
@@ -150,7 +164,8 @@ export class UNet extends nn.Module {
         hCur = block.forward(joined, emb);
         joined.dispose();
       }
-      return this.out.forward(hCur); // (B, outputChannels, H, W)
+      const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
+      return outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
     });
   }
 
