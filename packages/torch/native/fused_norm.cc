@@ -49,16 +49,19 @@ template <> inline uint16_t Store<uint16_t>(float v) {
   return v != v ? static_cast<uint16_t>(0x7FC0) : static_cast<uint16_t>(r);
 }
 
-// expf to ~1 ulp (Cephes' polynomial), written so that GCC vectorises it without -ffast-math.
-inline float Exp(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
+// e^a for a ≤ 0 to ~1 ulp (Cephes' expf polynomial), 0 below e^-86. Written so that GCC
+// vectorises it without -ffast-math, and so that no lane ever computes a subnormal: GCC evaluates
+// both arms of a clamp for every lane, and a subnormal constant there costs a ~150-cycle
+// microcode assist per vector (measured: 20× slower SiLU).
+inline float ExpNonPositive(float a) {
+  a = a < -100.0f ? -100.0f : a;
   const float shifter = 12582912.0f;  // 1.5·2^23: adding it rounds to an integer in the low bits
-  float t = x * 1.44269504088896341f + shifter;
+  float t = a * 1.44269504088896341f + shifter;
   float n = t - shifter;
   uint32_t tb;
   std::memcpy(&tb, &t, 4);
-  int32_t ni = static_cast<int32_t>(tb) - 0x4B400000;  // the bits of `shifter`
-  float r = x - n * 0.693359375f - n * -2.12194440e-4f;
+  int32_t biased = static_cast<int32_t>(tb - 0x4B400000u) + 127;  // n + 127, n in [-145, 0]
+  float r = a - n * 0.693359375f - n * -2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -66,12 +69,17 @@ inline float Exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  uint32_t eb = static_cast<uint32_t>(ni + 127) << 23;
+  uint32_t eb = biased >= 2 ? static_cast<uint32_t>(biased) << 23 : 0u;  // 2^n, or 0 near underflow
   float e;
   std::memcpy(&e, &eb, 4);
   return p * e;
 }
-inline float Sigmoid(float z) { return 1.0f / (1.0f + Exp(-z)); }
+// σ(z) from e^-|z| (never overflows): 1/(1 + e) for z ≥ 0, e/(1 + e) below.
+inline float Sigmoid(float z) {
+  float e = ExpNonPositive(-std::fabs(z));
+  float q = 1.0f / (1.0f + e);
+  return z >= 0.0f ? q : e * q;
+}
 
 // A 32-bit integer hash with full avalanche (Wellons' lowbias32); two keyed rounds make the keep
 // bit of an element index. Indices are taken mod 2^32 (masks repeat only past 4·10⁹ elements).
@@ -110,9 +118,35 @@ Mask MakeMask(uint64_t seed, double p) {
 
 // ---- row kernels: one channel's S contiguous elements ------------------------------------------
 
+// The compile flags stay portable (x86-64 baseline: SSE2); the row kernels are also compiled for
+// AVX2 and AVX-512 machines, chosen once at load time (GCC function multi-versioning). On this
+// machine's AVX-512 the SiLU and dropout-hash arithmetic runs ~3.5× faster than with SSE2.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define DT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define DT_SIMD_CLONES
+#endif
+
+// Σ x and Σ (x − μ)² over n elements, in double.
+template <typename TI>
+DT_SIMD_CLONES void Moments(const TI* x, int64_t n, double* mean, double* m2) {
+  double sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; i++) sum += Load(x[i]);
+  const double mu = sum / static_cast<double>(n);
+  double sq = 0;
+#pragma omp simd reduction(+ : sq)
+  for (int64_t i = 0; i < n; i++) {
+    double dv = Load(x[i]) - mu;
+    sq += dv * dv;
+  }
+  *mean = mu;
+  *m2 = sq;
+}
+
 // y = drop(act(x·a + d)).
 template <typename TI, typename TO, bool SILU, bool DROP>
-void ForwardRow(const TI* x, TO* y, int64_t n, float a, float d, uint32_t index0, Mask m) {
+DT_SIMD_CLONES void ForwardRow(const TI* x, TO* y, int64_t n, float a, float d, uint32_t index0, Mask m) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) {
     float z = Load(x[i]) * a + d;
@@ -124,7 +158,7 @@ void ForwardRow(const TI* x, TO* y, int64_t n, float a, float d, uint32_t index0
 
 // g2 = ∂L/∂y2 from ∂L/∂y, recomputing y2 = x·a + d and the mask; returns Σ g2 and Σ g2·x.
 template <typename TI, typename TO, bool SILU, bool DROP>
-void BackwardRow(const TI* x, const TO* gy, float* g2, int64_t n, float a, float d, uint32_t index0, Mask m,
+DT_SIMD_CLONES void BackwardRow(const TI* x, const TO* gy, float* g2, int64_t n, float a, float d, uint32_t index0, Mask m,
                  double* sumG, double* sumGx) {
   double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
@@ -147,7 +181,7 @@ void BackwardRow(const TI* x, const TO* gy, float* g2, int64_t n, float a, float
 
 // dx = P·g2 + Q·x + R.
 template <typename TI>
-void InputGradRow(const TI* x, const float* g2, TI* dx, int64_t n, float P, float Q, float R) {
+DT_SIMD_CLONES void InputGradRow(const TI* x, const float* g2, TI* dx, int64_t n, float P, float Q, float R) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) dx[i] = Store<TI>(P * g2[i] + Q * Load(x[i]) + R);
 }
@@ -217,16 +251,8 @@ at::Tensor Forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
       for (int64_t bg = begin; bg < end; bg++) {
         const int64_t b = bg / s.G, g = bg % s.G, n = s.D * s.S;
         const TI* xg = xP + bg * n;  // the group's channels are contiguous
-        double sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (int64_t i = 0; i < n; i++) sum += Load(xg[i]);
-        const double mu = sum / static_cast<double>(n);
-        double sq = 0;
-#pragma omp simd reduction(+ : sq)
-        for (int64_t i = 0; i < n; i++) {
-          double dv = Load(xg[i]) - mu;
-          sq += dv * dv;
-        }
+        double mu, sq;
+        Moments(xg, n, &mu, &sq);
         const float muF = static_cast<float>(mu);
         const float rs = static_cast<float>(1.0 / std::sqrt(sq / static_cast<double>(n) + cfg.eps));
         meanP[bg] = muF;
