@@ -167,7 +167,7 @@ test('dropout p = 1 zeroes output and gradients; p = 0 or eval mode is the plain
   s.dispose();
 });
 
-test('group_norm_act is a dispatcher operator: schema, named arguments, and one-line errors', () => {
+test('group_norm_act is a dispatcher operator: schema, named arguments, one-line errors, no double backward, no graph under noGrad', () => {
   assert.match(torch.schema('diffuse::group_norm_act'), /^diffuse::group_norm_act\(Tensor x, int num_groups/);
   torch.tidy(() => {
     const x = torch.randn([2, 4, 3]); // (B, C, T)
@@ -179,5 +179,10 @@ test('group_norm_act is a dispatcher operator: schema, named arguments, and one-
     assert.throws(() => torch.groupNormAct(x.double(), 2, null, null), /float32 or bfloat16/);
     assert.throws(() => torch.groupNormAct(x, 2, null, null, { scale: torch.zeros([3]) }), /B·C = 8 elements/);
     assert.throws(() => torch.groupNormAct(x, 2, null, null, { dropout: 1.5 }), RangeError);
+    const xg = x.clone().requiresGrad_();
+    const y2 = torch.groupNormAct(xg, 2, null, null, { silu: true });
+    assert.throws(() => torch.autograd.grad(y2.sum(), [xg], { createGraph: true }), /double backward/);
+    // Without grad mode no graph is recorded (sampling).
+    assert.equal(torch.noGrad(() => torch.groupNormAct(xg, 2, null, null)).requiresGrad, false);
   });
 });
