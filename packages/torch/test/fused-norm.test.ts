@@ -149,6 +149,25 @@ test('dropout gradients: zero exactly where dropped, and equal to the compositio
   s.dispose();
 });
 
+test('the result does not depend on the thread count (per-group work, index-keyed mask)', () => {
+  const s = dropoutSetup();
+  const before = torch.getNumThreads();
+  torch.tidy(() => {
+    const gy = torch.randn(s.x.shape);
+    const runWith = (threads: number) => {
+      torch.setNumThreads(threads);
+      torch.manualSeed(9);
+      const y = s.run(0.1, true);
+      return [y, ...(torch.autograd.grad(y, s.leaves, { gradOutputs: [gy] }) as Tensor[])];
+    };
+    const one = runWith(1);
+    const two = runWith(2);
+    one.forEach((t, i) => assert.equal(t.sub(two[i]!).abs().max().item(), 0, `tensor ${i}`));
+  });
+  torch.setNumThreads(before);
+  s.dispose();
+});
+
 test('dropout p = 1 zeroes output and gradients; p = 0 or eval mode is the plain op and draws no random numbers', () => {
   const s = dropoutSetup();
   torch.tidy(() => {
