@@ -4,6 +4,7 @@ export { type DType, type Device, type AnyTypedArray, DTYPE_CODE, BYTES_PER_ELEM
 export * from './creation.js';
 export * from './functional.js';
 export * from './packed-attention.js';
+export { groupNormAct, type GroupNormActOptions } from './fused.js';
 export { noGrad, enableGrad, isGradEnabled, setGradEnabled, checkpoint } from './autograd.js';
 export * as autograd from './autograd.js';
 export { Generator, manualSeed, defaultGenerator, setNumThreads, getNumThreads, setFlushDenormal, cuda, libtorchVersion } from './random.js';

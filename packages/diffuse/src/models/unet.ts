@@ -7,6 +7,7 @@ import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { AttentionBlock } from './attention.js';
 import { resolveUNetConfig, type UNetConfig } from './config.js';
 import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
+import { normAct, type ComputeDtype } from './norm-act.js';
 import { ResBlock } from './res-block.js';
 import { timestepEmbedding } from './timestep-embedding.js';
 
@@ -33,14 +34,23 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   readonly middleBlock: TimestepEmbedSequential;
   readonly outputBlocks: nn.ModuleList<TimestepEmbedSequential>;
   readonly out: nn.Sequential;
-  /**
-   * 'bfloat16': activations flow in bfloat16 (channels-last) between float32-accumulating
-   * convolutions, with norms, attention softmax and the output in float32 — mixed precision with
-   * float32 master weights. Set it on the whole tree with nn.setComputeDtype(model, dtype).
-   */
-  computeDtype: nn.ComputeDType = 'float32';
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
+  private computeDtypeValue: ComputeDtype = 'float32';
+
+  /**
+   * 'bfloat16': mixed precision. Activations flow in bfloat16 between convolutions that run in
+   * bfloat16 (accumulating in float32); norms, attention softmax and the output are computed in
+   * float32, and the weights stay float32 masters. Setting it sets every block's too; set the
+   * convolutions' with nn.setComputeDtype(model, dtype), which sets this as well.
+   */
+  get computeDtype(): ComputeDtype {
+    return this.computeDtypeValue;
+  }
+  set computeDtype(d: ComputeDtype) {
+    this.computeDtypeValue = d;
+    for (const m of this.modules()) if (m instanceof ResBlock || m instanceof AttentionBlock) m.computeDtype = d;
+  }
 
   constructor(options: UNetOptions = {}) {
     super();
@@ -157,7 +167,8 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
         hCur = block.forward(joined, emb);
         joined.dispose();
       }
-      const out = this.out.forward(hCur); // (B, outputChannels, H, W)
+      const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
+      const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
       return low ? nn.layoutCast(out, x.dtype, false) : out;
     });
   }
