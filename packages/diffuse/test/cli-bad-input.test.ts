@@ -89,10 +89,11 @@ test('an image that breaks mid-run: the steps done are saved and --resume goes o
   assert.equal(resumed.code, 0, resumed.stderr);
 });
 
-test('npz of the wrong dtype or shape', () => {
+test('npz of the wrong dtype or shape; fewer images than one batch', () => {
   assertUserError(train(at('int32.npz'), at('out-int32')), /int32\.npz: arr_0 has dtype int32; images must be uint8 \(0\.\.255, NHWC\) or float32\/float64/);
   assertUserError(train(at('rgba.npz'), at('out-rgba')), /rgba\.npz: arr_0 is \(2, 8, 8, 4\) uint8; expected uint8 \(N, H, W, C\) with C = 1 or 3/);
-  assert.ok(!existsSync(at('out-int32')) && !existsSync(at('out-rgba')), 'no output folders');
+  assertUserError(train(at('gray-only'), at('out-few'), '--batch-size', '6'), /gray-only: the dataset has 5 images, fewer than one batch of 6; lower the batch size or add images/);
+  for (const o of ['out-int32', 'out-rgba', 'out-few']) assert.ok(!existsSync(at(o)), `${o}: no output folder`);
 });
 
 test('truncated and altered safetensors checkpoints, and resume flags that change the model', () => {
