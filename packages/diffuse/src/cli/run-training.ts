@@ -8,6 +8,7 @@ import * as torch from '@diffuse/torch';
 import { BatchLoader, type LoaderPosition } from '../data/loader.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
 import { openDataset } from '../data/open.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { DataError } from '../io/errors.js';
 import { makeGrid } from '../io/grid.js';
 import { plotSeries } from '../io/plot.js';
@@ -71,21 +72,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   let loader: BatchLoader | undefined;
 
   const logFile = path.join(o.out, 'log.jsonl');
-  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
-  // A resumed run's curve continues the earlier one.
-  if (o.resume !== undefined && existsSync(logFile)) {
-    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-      try {
-        const row = JSON.parse(line) as { step?: number; loss?: number; eval?: boolean };
-        if (!row.eval && typeof row.step === 'number' && typeof row.loss === 'number' && row.step <= o.resume.state.step) {
-          curve.step.push(row.step);
-          curve.loss.push(row.loss);
-        }
-      } catch {
-        // a line cut by a kill: skip it
-      }
-    }
-  }
+  // A resumed run's log and curve continue the earlier ones from the checkpoint's step.
+  const curve = o.resume !== undefined && existsSync(logFile) ? rewindLog(logFile, o.resume.state.step) : { step: [], loss: [] };
   const progress = new Progress(o.label ?? 'train');
   let signal: string | null = null;
   const onSignal = (s: string): void => {
@@ -181,6 +169,35 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   if (curve.step.length > 0) await writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
   if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
+}
+
+/**
+ * Cuts a log back to a checkpoint's step before a resumed run appends to it: rows of later steps
+ * (logged by a run killed after that checkpoint; the resumed run logs those steps again) and a
+ * line the kill cut short are dropped, so the log holds each step once, as an uninterrupted run's.
+ * @param logFile OUT/log.jsonl.
+ * @param step the step of the checkpoint the run resumes from.
+ * @returns the loss curve up to that step.
+ */
+function rewindLog(logFile: string, step: number): { step: number[]; loss: number[] } {
+  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
+  const kept: string[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    let row: { step?: number; loss?: number; eval?: boolean };
+    try {
+      row = JSON.parse(line) as typeof row;
+    } catch {
+      continue; // a line cut by a kill (or the empty one after the last newline)
+    }
+    if (typeof row.step !== 'number' || row.step > step) continue;
+    kept.push(line + '\n');
+    if (!row.eval && typeof row.loss === 'number') {
+      curve.step.push(row.step);
+      curve.loss.push(row.loss);
+    }
+  }
+  writeFileAtomicSync(logFile, kept.join(''));
+  return curve;
 }
 
 /**
