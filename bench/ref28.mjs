@@ -5,6 +5,7 @@
 //   node bench/ref28.mjs [--only train|sample] [--train-reps 5] [--train-steps 3]
 //     [--sample-reps 3] [--sample-batch 64] [--sample-steps 50] [--set path=value ...]
 //     [--steady] [--json out.json]
+//   node bench/ref28.mjs --from out.json      # print the report of a saved run again
 //
 // Each phase (training, then DDIM sampling) starts two fresh worker processes: diffuse
 // (bench/ref28-diffuse.mjs: the library's train() and generateImages(), as users run them) and
@@ -23,7 +24,7 @@
 // --steady: both workers with OMP_WAIT_POLICY=PASSIVE and glibc's mmap/trim thresholds pinned
 // (see bench/engine.mjs).
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,7 +44,7 @@ const STEADY_ENV = {
 function parseArgs(argv) {
   const o = {
     only: null, trainReps: 5, trainSteps: 3, trainWarmup: 2, sampleReps: 3, sampleBatch: 64, sampleSteps: 50,
-    sampleWarmupSteps: 2, peakIters: 5, sets: [], steady: false, json: null,
+    sampleWarmupSteps: 2, peakIters: 5, sets: [], steady: false, json: null, from: null,
   };
   const num = { 'train-reps': 'trainReps', 'train-steps': 'trainSteps', 'train-warmup': 'trainWarmup', 'sample-reps': 'sampleReps',
     'sample-batch': 'sampleBatch', 'sample-steps': 'sampleSteps', 'sample-warmup-steps': 'sampleWarmupSteps', 'peak-iters': 'peakIters' };
@@ -62,6 +63,7 @@ function parseArgs(argv) {
       if (o.only !== 'train' && o.only !== 'sample') throw new Error('--only is train or sample');
     } else if (flag === 'set') o.sets.push(value());
     else if (flag === 'json') o.json = value();
+    else if (flag === 'from') o.from = value();
     else if (flag === 'steady') o.steady = true;
     else throw new Error(`unknown flag ${argv[i]}`);
   }
@@ -184,12 +186,16 @@ async function runPhase(phase, cfg, o) {
 
 const fmt = (v) => (v === undefined || Number.isNaN(v) ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 
-function table(results, peak, flopsPerImage, o) {
+/** The markdown table of a report: one column pair and ratio per phase. */
+function table(report) {
+  const { results, convPeakGflops: peak, flopsPerImage, options: o } = report;
   const phases = Object.keys(results);
   const perImage = { train: 3 * flopsPerImage, sample: o.sampleSteps * flopsPerImage };
   const mfu = (p, s) => (100 * results[p][s].imgPerSec * perImage[p]) / (peak * 1e9);
+  const best = (p, s) => results[p][s].reps[0].images / Math.min(...results[p][s].reps.map((r) => r.wall));
   const rows = [
     ['img/s (median wall)', (p, s) => results[p][s].imgPerSec],
+    ['img/s (best rep)', best],
     ['img per CPU-s (median CPU)', (p, s) => results[p][s].imgPerCpuSec],
     ['wall s per rep (median)', (p, s) => results[p][s].wall],
     ['CPU s per rep (median)', (p, s) => results[p][s].cpu],
@@ -209,37 +215,46 @@ function table(results, peak, flopsPerImage, o) {
   return out.join('\n');
 }
 
+/** Prints a report: the machine, versions, model and plan, then the table. */
+function print(report) {
+  const { options: o, config: cfg, results } = report;
+  const any = Object.values(results)[0];
+  const { diffuse: d, pytorch: p } = any.info;
+  const peaks = (side) => Object.values(results).map((r) => fmt(r[side].convPeakGflops)).join(', ');
+  const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`${report.date}; machine: ${report.cpu ?? 'unknown CPU'}, ${report.cores} cores; load average before ${load(report.loadBefore)}, after ${load(report.loadAfter)}`);
+  console.log(`diffuse: node ${report.node}, libtorch ${d.libtorch}, ${d.threads} threads; PyTorch ${p.torch} eager, ${p.threads} threads; OPENBLAS_NUM_THREADS=1${o.steady ? '; --steady' : ''}`);
+  console.log(`model: ref-28${o.sets.length ? ` with ${o.sets.join(', ')}` : ''}; ${report.numParameters} parameters (diffuse ${d.numParameters}); ` +
+    `${(report.flopsPerImage / 1e9).toFixed(3)} GFLOP forward per image; conv peak ${fmt(report.convPeakGflops)} GFLOP/s (per phase: diffuse ${peaks('diffuse')}; PyTorch ${peaks('pytorch')})`);
+  if (p.notMirrored.length > 0) console.log(`not mirrored by the PyTorch side: ${p.notMirrored.join(', ')}`);
+  console.log(`plan: training ${o.trainReps} reps × ${o.trainSteps} steps of batch ${cfg.optim.batchSize} (warm-up ${o.trainWarmup} steps); ` +
+    `sampling ${o.sampleReps} reps × 1 batch of ${o.sampleBatch} × DDIM-${o.sampleSteps} (warm-up DDIM-${o.sampleWarmupSteps}); ratio = diffuse / PyTorch`);
+  console.log('');
+  console.log(table(report));
+}
+
+/** Runs the phases the options ask for and collects the report. */
+async function measure(o) {
+  const cfg = benchConfig(o.sets);
+  const loadBefore = loadavg();
+  const results = {};
+  for (const phase of ['train', 'sample']) {
+    if (o.only !== null && o.only !== phase) continue;
+    process.stderr.write(`${phase}…\n`);
+    results[phase] = await runPhase(phase, cfg, o);
+  }
+  const pytorch = Object.values(results)[0].info.pytorch;
+  return {
+    date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, loadBefore, loadAfter: loadavg(),
+    options: o, config: cfg, flopsPerImage: pytorch.flopsPerImage, numParameters: pytorch.numParameters,
+    convPeakGflops: Math.max(...Object.values(results).flatMap((r) => [r.diffuse.convPeakGflops, r.pytorch.convPeakGflops])),
+    results,
+  };
+}
+
 // ---- run -------------------------------------------------------------------------------------
 
 const o = parseArgs(process.argv.slice(2));
-const cfg = benchConfig(o.sets);
-const loadBefore = loadavg();
-const results = {};
-for (const phase of ['train', 'sample']) {
-  if (o.only !== null && o.only !== phase) continue;
-  process.stderr.write(`${phase}…\n`);
-  results[phase] = await runPhase(phase, cfg, o);
-}
-const loadAfter = loadavg();
-const any = Object.values(results)[0];
-const peaks = Object.values(results).flatMap((r) => [r.diffuse.convPeakGflops, r.pytorch.convPeakGflops]);
-const peak = Math.max(...peaks);
-const { flopsPerImage, numParameters, notMirrored } = any.info.pytorch;
-
-console.log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
-console.log(`diffuse: node ${process.version}, libtorch ${any.info.diffuse.libtorch}, ${any.info.diffuse.threads} threads; PyTorch ${any.info.pytorch.torch} eager, ${any.info.pytorch.threads} threads; OPENBLAS_NUM_THREADS=1${o.steady ? '; --steady' : ''}`);
-console.log(`model: ref-28${o.sets.length ? ` with ${o.sets.join(', ')}` : ''}; ${numParameters} parameters (diffuse ${any.info.diffuse.numParameters}); ` +
-  `${(flopsPerImage / 1e9).toFixed(3)} GFLOP forward per image; conv peak ${fmt(peak)} GFLOP/s (best of diffuse ${peaks.filter((_, i) => i % 2 === 0).map(fmt).join(', ')}; PyTorch ${peaks.filter((_, i) => i % 2 === 1).map(fmt).join(', ')})`);
-if (notMirrored.length > 0) console.log(`not mirrored by the PyTorch side: ${notMirrored.join(', ')}`);
-console.log(`plan: training ${o.trainReps} reps × ${o.trainSteps} steps of batch ${cfg.optim.batchSize} (warm-up ${o.trainWarmup} steps); ` +
-  `sampling ${o.sampleReps} reps × 1 batch of ${o.sampleBatch} × DDIM-${o.sampleSteps} (warm-up DDIM-${o.sampleWarmupSteps}); ratio = diffuse / PyTorch`);
-console.log('');
-console.log(table(results, peak, flopsPerImage, o));
-
-if (o.json !== null) {
-  const report = {
-    date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, loadBefore, loadAfter,
-    options: o, config: cfg, flopsPerImage, numParameters, convPeakGflops: peak, results,
-  };
-  writeFileSync(o.json, JSON.stringify(report, null, 1) + '\n');
-}
+const report = o.from !== null ? JSON.parse(readFileSync(o.from, 'utf8')) : await measure(o);
+print(report);
+if (o.json !== null) writeFileSync(o.json, JSON.stringify(report, null, 1) + '\n');

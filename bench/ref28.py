@@ -153,9 +153,9 @@ def mean_flat(x):
     return x.mean(dim=list(range(1, x.ndim)))
 
 
-def training_losses(diff, model, x_start, t, kwargs):
+def training_losses(diff, model, x_start, t, kwargs, noise=None):
     """improved-diffusion's training_losses for ε-prediction with a learned-range σ: (B,) losses."""
-    noise = torch.randn_like(x_start)  # (B, C, H, W)
+    noise = torch.randn_like(x_start) if noise is None else noise  # (B, C, H, W)
     x_t = diff.extract('sqrt_ac', t) * x_start + diff.extract('sqrt_1m_ac', t) * noise
     out = model(x_t, diff.model_t(t), **kwargs)  # (B, 2C, H, W)
     eps, v = torch.split(out, x_start.shape[1], dim=1)
