@@ -254,7 +254,13 @@ async function measure(o) {
 
 // ---- run -------------------------------------------------------------------------------------
 
-const o = parseArgs(process.argv.slice(2));
-const report = o.from !== null ? JSON.parse(readFileSync(o.from, 'utf8')) : await measure(o);
-print(report);
-if (o.json !== null) writeFileSync(o.json, JSON.stringify(report, null, 1) + '\n');
+try {
+  const o = parseArgs(process.argv.slice(2));
+  const report = o.from !== null ? JSON.parse(readFileSync(o.from, 'utf8')) : await measure(o);
+  print(report);
+  if (o.json !== null) writeFileSync(o.json, JSON.stringify(report, null, 1) + '\n');
+} catch (e) {
+  // Bad flags, a config either side rejects, a worker that died: one line (its own stderr above).
+  process.stderr.write(`bench/ref28.mjs: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+}
