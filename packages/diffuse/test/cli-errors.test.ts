@@ -1,29 +1,14 @@
 // Bad input through the real `diffuse` command: one line on stderr naming the problem, exit
 // code 2, no stack trace, and nothing half-written.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/diffuse.js', import.meta.url));
+import { assertUserError, diffuse } from './cli-helpers.js';
+
 const work = mkdtempSync(path.join(tmpdir(), 'diffuse-cli-errors-'));
-
-function diffuse(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, DIFFUSE_THREADS: '1' }, timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function assertUserError(r: ReturnType<typeof diffuse>, re: RegExp): void {
-  assert.equal(r.code, 2, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
-  assert.match(lines[0]!, /^diffuse: /);
-  assert.match(lines[0]!, re);
-  assert.doesNotMatch(r.stderr, /\s+at .+\(.*:\d+:\d+\)/, 'no stack trace');
-}
 
 test('unknown commands, flags and bad values', () => {
   assertUserError(diffuse('trian'), /unknown command 'trian'/);
@@ -48,6 +33,7 @@ test('missing, empty and non-image data', () => {
   writeFileSync(npz, 'PK not really');
   assertUserError(diffuse('train', '--data', npz, '--out', path.join(work, 'o4'), '--steps', '1'), /bad\.npz/);
   assertUserError(diffuse('noise', '--data', 'mnist', '--out', path.join(work, 'f.jpg')), /ending in \.png/);
+  for (const o of ['o1', 'o2', 'o3', 'o4']) assert.ok(!existsSync(path.join(work, o)), `${o}: nothing written for bad data`);
 });
 
 test('missing, corrupt and mismatched checkpoints', () => {

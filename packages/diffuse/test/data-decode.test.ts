@@ -7,19 +7,12 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, runDecodeJob } from '../src/data/decode.js';
 import { centerResize, toFloatCHW } from '../src/data/transforms.js';
-import { assertDataError, tempDir } from './io-helpers.js';
+import { assertDataError, rawImage as raw, solid, tempDir } from './io-helpers.js';
 
 const { dir, cleanup } = tempDir('decode');
 after(cleanup);
 
 const f = (v: number): number => Math.fround(Math.fround(v / 127.5) - 1); // numpy's float32 x / 127.5 - 1
-const raw = (data: number[] | Uint8Array, width: number, height: number, channels: 1 | 2 | 3 | 4) =>
-  sharp(Buffer.from(data), { raw: { width, height, channels } });
-const solid = (width: number, height: number, rgb: number[]): Uint8Array => {
-  const d = new Uint8Array(width * height * rgb.length);
-  for (let i = 0; i < width * height; i++) d.set(rgb, i * rgb.length);
-  return d;
-};
 const file = (name: string): string => join(dir, name);
 
 /** Every pixel of every channel of a decoded image, grouped by channel (CHW). */

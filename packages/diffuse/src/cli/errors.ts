@@ -1,5 +1,5 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
-import { DataError } from '../io/errors.js';
+import { DataError, DiskFullError, isDiskFull } from '../io/errors.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { ModelConfigError } from '../train/factory.js';
 import { TrainingError } from '../train/trainer.js';
@@ -12,15 +12,16 @@ export function isUserError(e: unknown): e is Error {
     e instanceof CheckpointError ||
     e instanceof TrainingError ||
     e instanceof ModelConfigError ||
+    e instanceof DiskFullError ||
     // File system errors on paths the user named (missing input, no permission, disk full).
     (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && ['ENOENT', 'EACCES', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EROFS', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code!))
   );
 }
 
 export function userMessage(e: Error): string {
-  const code = (e as NodeJS.ErrnoException).code;
   const first = e.message.split('\n')[0] ?? '';
-  if (code === 'ENOSPC' || code === 'EDQUOT') return `${first} — the disk is full; free space and retry (earlier checkpoints are intact)`;
+  if (e instanceof DiskFullError) return first; // already says what is intact and what to do
+  if (isDiskFull(e)) return `${first} — the disk is full; free space and retry (earlier checkpoints are intact)`;
   return first;
 }
 

@@ -1,12 +1,15 @@
 // A training run as the CLI does it: output folder, data, logs (terminal, JSONL, loss-curve
 // PNG), preview grids, checkpoints, and SIGINT/SIGTERM handling. Shared by `train` and `demo`.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 
 import { BatchLoader, type LoaderPosition } from '../data/loader.js';
+import { ImageFolderDataset } from '../data/image-folder.js';
 import { openDataset } from '../data/open.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
+import { DataError } from '../io/errors.js';
 import { makeGrid } from '../io/grid.js';
 import { plotSeries } from '../io/plot.js';
 import { writePng } from '../io/png.js';
@@ -56,39 +59,21 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   if (o.resume === undefined && listCheckpoints(ckptRoot).length > 0) {
     throw new UsageError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
   }
-  mkdirSync(o.out, { recursive: true });
-
+  // The data is opened (and checked) before anything is written.
   const dataset = openDataset(cfg.run.data, { size: cfg.model.imageSize, channels: cfg.model.channels });
   if (cfg.run.classCond) {
     if (dataset.numClasses === 0) throw new UsageError(`${cfg.run.data}: --class-cond needs labelled data (class from the file-name prefix before '_', or an npz with arr_1)`);
     if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
     if (cfg.model.numClasses < dataset.numClasses) throw new UsageError(`the data has ${dataset.numClasses} classes but --num-classes is ${cfg.model.numClasses}`);
   }
+  const created = !existsSync(o.out);
+  mkdirSync(o.out, { recursive: true });
   writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  const loader = new BatchLoader(dataset, {
-    batchSize: cfg.optim.batchSize,
-    seed: cfg.run.seed,
-    randomFlip: cfg.run.randomFlip,
-    position: o.resume?.state.data as LoaderPosition | undefined,
-    device: o.device,
-  });
+  let loader: BatchLoader | undefined;
 
   const logFile = path.join(o.out, 'log.jsonl');
-  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
-  // A resumed run's curve continues the earlier one.
-  if (o.resume !== undefined && existsSync(logFile)) {
-    for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-      try {
-        const row = JSON.parse(line) as { step?: number; loss?: number; eval?: boolean };
-        if (!row.eval && typeof row.step === 'number' && typeof row.loss === 'number' && row.step <= o.resume.state.step) {
-          curve.step.push(row.step);
-          curve.loss.push(row.loss);
-        }
-      } catch {
-        // a line cut by a kill: skip it
-      }
-    }
-  }
+  // A resumed run's log and curve continue the earlier ones from the checkpoint's step.
+  const curve = o.resume !== undefined && existsSync(logFile) ? rewindLog(logFile, o.resume.state.step) : { step: [], loss: [] };
   const progress = new Progress(o.label ?? 'train');
   let signal: string | null = null;
   const onSignal = (s: string): void => {
@@ -106,16 +91,24 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const extractor = cfg.run.evalInterval > 0 ? loadExtractor(cfg.model.channels === 1 && cfg.model.imageSize === 28 ? 'digits' : 'inception') : undefined;
   let lastEval: Evaluation | undefined;
   const stepsGoal = cfg.run.steps;
+  const skipped = dataset instanceof ImageFolderDataset ? dataset.skipped : 0;
   const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
   const started = Date.now();
   let lastImgPerSec = 0;
 
   console.log(
-    `training ${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} images)` +
+    `training ${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} images${skipped > 0 ? `; ${skipped} non-image files skipped` : ''})` +
       ` for ${stepsGoal} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${o.out}`,
   );
   let result: TrainResult;
   try {
+    loader = new BatchLoader(dataset, {
+      batchSize: cfg.optim.batchSize,
+      seed: cfg.run.seed,
+      randomFlip: cfg.run.randomFlip,
+      position: o.resume?.state.data as LoaderPosition | undefined,
+      device: o.device,
+    });
     result = await train({
       config: cfg,
       checkpointRoot: ckptRoot,
@@ -140,7 +133,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
                 ` q[${q}] grad ${fmt(row.grad_norm ?? NaN)} lr ${fmt(row.lr)} ${row.imgPerSec.toFixed(1)} img/s ${clock(row.elapsed)}`,
             );
           }
-          void writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
+          // Best effort (a full disk must not crash the run here; the checkpoint reports it).
+          writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss)).catch(() => undefined);
         },
         onCheckpoint(dir) {
           if (!progress.enabled) console.log(`checkpoint ${dir}`);
@@ -165,14 +159,45 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         },
       },
     });
+  } catch (e) {
+    throw badInputCleanup(e, cfg.run.data, created ? o.out : undefined);
   } finally {
     progress.clear();
     for (const [s, h] of handlers) process.off(s, h);
-    await loader.close();
+    await loader?.close();
   }
   if (curve.step.length > 0) await writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
   if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
+}
+
+/**
+ * Cuts a log back to a checkpoint's step before a resumed run appends to it: rows of later steps
+ * (logged by a run killed after that checkpoint; the resumed run logs those steps again) and a
+ * line the kill cut short are dropped, so the log holds each step once, as an uninterrupted run's.
+ * @param logFile OUT/log.jsonl.
+ * @param step the step of the checkpoint the run resumes from.
+ * @returns the loss curve up to that step.
+ */
+function rewindLog(logFile: string, step: number): { step: number[]; loss: number[] } {
+  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
+  const kept: string[] = [];
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    let row: { step?: number; loss?: number; eval?: boolean };
+    try {
+      row = JSON.parse(line) as typeof row;
+    } catch {
+      continue; // a line cut by a kill (or the empty one after the last newline)
+    }
+    if (typeof row.step !== 'number' || row.step > step) continue;
+    kept.push(line + '\n');
+    if (!row.eval && typeof row.loss === 'number') {
+      curve.step.push(row.step);
+      curve.loss.push(row.loss);
+    }
+  }
+  writeFileAtomicSync(logFile, kept.join(''));
+  return curve;
 }
 
 /**
@@ -185,6 +210,21 @@ async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device
   const file = path.join(dir, 'samples.npz');
   await writeNpz(file, { arr_0: { dtype: 'uint8', shape: [imgs.n, imgs.size, imgs.size, imgs.channels], data: imgs.images } });
   return evaluateImageSets(file, cfg.run.data, extractor, { onWarning: () => undefined });
+}
+
+/**
+ * Bad input found once training began (a file that cannot be decoded, too few images for one
+ * batch): the message gets the data path when it lacks one, and an output folder this run made
+ * is removed when no checkpoint was saved into it, so nothing half-made is left behind.
+ * @param e the error training stopped with.
+ * @param data the --data argument.
+ * @param madeOut the output folder, when this run created it.
+ * @returns the error to throw.
+ */
+function badInputCleanup(e: unknown, data: string, madeOut: string | undefined): unknown {
+  if (!(e instanceof DataError)) return e;
+  if (madeOut !== undefined && listCheckpoints(path.join(madeOut, 'checkpoints')).length === 0) rmSync(madeOut, { recursive: true, force: true });
+  return e.path === undefined ? new DataError(`${data}: ${e.message}`, data) : e;
 }
 
 /** Whether a path looks like an existing training output folder. */

@@ -26,7 +26,9 @@ export async function decodeImage(path: string): Promise<RawImage> {
   } catch (err) {
     const why = firstLine(err);
     if (/^Input file is missing/.test(why)) throw new DataError(`${path}: file not found; was it moved while loading?`, path);
-    throw new DataError(`${path}: cannot decode image (${why}); remove or replace the file`, path);
+    // failOn: 'warning' hides libvips's warning behind this text; what it flags is damaged data.
+    const said = /failOn setting/.test(why) ? 'truncated or damaged image data' : why;
+    throw new DataError(`${path}: cannot decode image (${said}); the file is damaged, truncated or not an image: remove or replace the file`, path);
   }
 }
 

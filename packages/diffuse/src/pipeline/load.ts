@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '@diffuse/torch';
 
 import type { DiffusionModelSpec } from '../samplers/denoiser.js';
-import { CheckpointError, loadCheckpoint } from '../train/checkpoint.js';
+import { firstLine } from '../io/errors.js';
+import { CheckpointError, loadCheckpoint, MISMATCHED } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { computeDtypeFor, type Precision } from '../models/precision.js';
 import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
@@ -72,7 +73,7 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   try {
     model.loadStateDict(weights);
   } catch (e) {
-    throw new CheckpointError(`${ck.dir}: the weights do not fit the model its config describes (${(e as Error).message})`);
+    throw new CheckpointError(`${ck.dir}: the weights do not fit the model its config describes (${firstLine(e)}); ${MISMATCHED}`);
   } finally {
     torch.dispose(ck.model);
     for (const sd of ck.ema.values()) torch.dispose(sd);

@@ -12,6 +12,7 @@ import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
 import { syncDirSync, writeFileAtomicSync } from '../io/atomic.js';
+import { DiskFullError, isDiskFull } from '../io/errors.js';
 import type { TrainConfig } from './config.js';
 
 export const CHECKPOINT_FORMAT = 1;
@@ -57,16 +58,41 @@ export interface SaveOptions {
 
 /**
  * Saves a checkpoint into root (OUT/checkpoints) atomically and updates `latest`.
+ * @param root the checkpoints folder.
+ * @param contents the state, weights, EMA weights and training tensors.
+ * @param options how many checkpoints to keep.
  * @returns the directory of the new checkpoint.
+ * @throws DiskFullError when the disk fills up; the earlier checkpoints and `latest` are untouched
+ *   and no temporary file is left behind.
  */
 export function saveCheckpoint(root: string, contents: Omit<CheckpointContents, 'dir'>, options: SaveOptions = {}): string {
-  mkdirSync(root, { recursive: true });
   const name = stepDirName(contents.state.step);
+  let final: string;
+  try {
+    mkdirSync(root, { recursive: true });
+    final = writeCheckpointDir(root, name, contents);
+    writeFileAtomicSync(path.join(root, 'latest'), `${name}\n`);
+  } catch (e) {
+    if (!isDiskFull(e)) throw e;
+    const good = lastGoodCheckpoint(root);
+    throw new DiskFullError(
+      `${root}: the disk is full; checkpoint ${name} was not saved and ${good === null ? 'no earlier checkpoint exists' : `the last good checkpoint, ${good}, is intact`}. ` +
+        'Free some space, then continue with --resume',
+      e,
+    );
+  }
+  if (options.keep !== undefined && options.keep > 0) pruneCheckpoints(root, options.keep);
+  return final;
+}
+
+// Writes step-N under a temporary name and renames it into place; on any failure the temporary
+// folder is removed (which also gives back the space a full disk needs) and nothing else changes.
+function writeCheckpointDir(root: string, name: string, contents: Omit<CheckpointContents, 'dir'>): string {
   const final = path.join(root, name);
   const tmp = path.join(root, `.${name}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
   try {
+    mkdirSync(tmp);
     torch.saveSafetensors(path.join(tmp, 'model.safetensors'), contents.model);
     for (const [rate, sd] of contents.ema) torch.saveSafetensors(path.join(tmp, `ema-${rate}.safetensors`), sd);
     if (Object.keys(contents.trainTensors).length > 0) torch.saveSafetensors(path.join(tmp, 'train-state.safetensors'), contents.trainTensors);
@@ -86,9 +112,16 @@ export function saveCheckpoint(root: string, contents: Omit<CheckpointContents, 
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
-  writeFileAtomicSync(path.join(root, 'latest'), `${name}\n`);
-  if (options.keep !== undefined && options.keep > 0) pruneCheckpoints(root, options.keep);
   return final;
+}
+
+/** The name of the checkpoint a resume would load from root (its `latest`), or null if none. */
+function lastGoodCheckpoint(root: string): string | null {
+  try {
+    return path.basename(resolveCheckpointDir(root));
+  } catch {
+    return null;
+  }
 }
 
 /** Complete checkpoints in root, oldest first. */
@@ -130,11 +163,17 @@ export function resolveCheckpointDir(p: string): string {
   throw new CheckpointError(`${p}: no checkpoint found here (expected state.json, or checkpoints/latest from 'diffuse train')`);
 }
 
+// What to do about a checkpoint file that is damaged (truncated, edited, or not from diffuse).
+/** What to do when a checkpoint's weights do not fit the config in its state.json. */
+export const MISMATCHED = "its state.json and weights come from different runs; use a checkpoint folder whole, as 'diffuse train' wrote it";
+
+const DAMAGED = 'the checkpoint is damaged: copy it again, or use an earlier one from the same checkpoints/ folder';
+
 function loadTensors(file: string): Record<string, Tensor> {
   try {
     return torch.loadSafetensors(file).tensors;
   } catch (e) {
-    throw new CheckpointError(`${file}: ${(e as Error).message.replace(`${file}: `, '')}`);
+    throw new CheckpointError(`${file}: ${(e as Error).message.replace(`${file}: `, '')}; ${DAMAGED}`);
   }
 }
 
@@ -145,10 +184,10 @@ export function readTrainState(dir: string): TrainState {
   try {
     state = JSON.parse(readFileSync(file, 'utf8')) as TrainState;
   } catch (e) {
-    throw new CheckpointError(`${file}: unreadable checkpoint state (${(e as Error).message.split('\n')[0]})`);
+    throw new CheckpointError(`${file}: unreadable checkpoint state (${(e as Error).message.split('\n')[0]}); ${DAMAGED}`);
   }
   if (typeof state !== 'object' || state === null || typeof state.step !== 'number' || typeof state.config !== 'object') {
-    throw new CheckpointError(`${file}: not a diffuse checkpoint state (missing step or config)`);
+    throw new CheckpointError(`${file}: not a diffuse checkpoint state (missing step or config); ${DAMAGED}`);
   }
   if (state.format > CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${file}: written by a newer diffuse (format ${state.format}); upgrade diffuse to read it`);

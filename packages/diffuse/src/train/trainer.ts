@@ -7,8 +7,9 @@ import type { Tensor } from '@diffuse/torch';
 import type { Batch } from '../data/loader.js';
 import type { ModelKwargs } from '../diffusion/enums.js';
 import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
+import { DataError, firstLine } from '../io/errors.js';
 import type { TrainConfig } from './config.js';
-import { saveCheckpoint, CheckpointError, CHECKPOINT_FORMAT, type CheckpointContents, type TrainState } from './checkpoint.js';
+import { saveCheckpoint, CheckpointError, CHECKPOINT_FORMAT, MISMATCHED, type CheckpointContents, type TrainState } from './checkpoint.js';
 import { EMA } from './ema.js';
 import { computeDtypeFor } from '../models/precision.js';
 import { asModelFn, createDiffusion, createUNet } from './factory.js';
@@ -125,7 +126,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (rng !== undefined) torch.defaultGenerator().setState(rng);
     } catch (e) {
       ema.dispose();
-      throw new CheckpointError(`${resume.dir}: cannot resume from this checkpoint (${(e as Error).message.split('\n')[0]})`);
+      throw new CheckpointError(`${resume.dir}: cannot resume from this checkpoint (${firstLine(e)}); ${MISMATCHED}`);
     }
     step = resume.state.step;
     examples = resume.state.examples;
@@ -172,6 +173,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let checkpointDir: string | null = null;
   let reason: TrainResult['reason'] = 'steps';
   let savedAt = -1;
+  const startStep = step;
   let loggedAt = step;
   let evaluatedAt = step;
   const emitLog = (lr: number, now: number): void => {
@@ -204,7 +206,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       reason = 'signal';
       break;
     }
-    const batch = await opts.data.next();
+    let batch: Pick<Batch, 'x' | 'y'>;
+    try {
+      batch = await opts.data.next();
+    } catch (e) {
+      throw dataFailure(e, step, step === startStep ? null : savedAt === step ? checkpointDir : save());
+    }
     const lr = learningRate(cfg.optim, step);
     const stepLoss = torch.tidy(() => {
       const B = batch.x.size(0);
@@ -293,6 +300,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   ema.dispose();
   return { step, checkpointDir, reason, seconds: priorSeconds + (performance.now() - t0) / 1000, skipped };
+}
+
+/**
+ * Bad data surfaces between steps (a file that cannot be decoded). The steps done since the last
+ * checkpoint were saved by the caller, so nothing is lost; the message says where to go on from.
+ * @param e the error from the batch source.
+ * @param step the last completed step.
+ * @param saved the checkpoint just saved, or null when there was nothing new to save.
+ * @returns the error to throw.
+ */
+function dataFailure(e: unknown, step: number, saved: string | null): unknown {
+  if (!(e instanceof DataError) || saved === null) return e;
+  return new DataError(`${e.message} (training stopped after step ${step}, saved in ${saved}; continue with --resume)`, e.path);
 }
 
 /** Runs fn with the EMA weights of `rate` swapped into the model (eval mode), then restores. */
