@@ -328,7 +328,7 @@ function dataFailure(e: unknown, step: number, saved: string | null): unknown {
 /** Runs fn with the EMA weights of `rate` swapped into the model (eval mode), then restores. */
 async function withEmaWeights(model: ReturnType<typeof createUNet>, ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
   const params = model.parameters();
-  const backup = torch.noGrad(() => params.map((p) => p.detach().clone().keep()));
+  const backup = torch.noGrad(() => torch.tidy(() => params.map((p) => p.detach().clone().keep())));
   if (rate !== undefined) ema.copyTo(rate, params);
   model.eval();
   try {
