@@ -40,7 +40,7 @@ bool IntRange(const at::Tensor& t, int64_t* lo, int64_t* hi) {
 // embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse, per_sample_weights,
 // include_last_offset[, padding_idx]): torch.nn.functional.embedding_bag checks these in Python
 // before it calls the op; the kernel trusts them and read out of bounds (SIGSEGV) when called
-// directly with a 1-D weight, mode 4 or offsets past the indices.
+// directly with mode 4 or with offsets that are not 1-D.
 void CheckEmbeddingBag(const torch::jit::Stack& stack) {
   if (stack.size() < 8 || !stack[0].isTensor() || !stack[1].isTensor() || !stack[2].isTensor()) return;
   const at::Tensor& weight = stack[0].toTensor();
