@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/handles.cc",
         "native/ops.cc",
+        "native/checks.cc",
         "native/tensor.cc",
         "native/autograd.cc",
         "native/runtime.cc",

@@ -6,6 +6,8 @@
 // call does, so every hand-typed op in TypeScript is a thin wrapper over this one entry point.
 #include "ops.h"
 
+#include "checks.h"
+
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/jit/runtime/operator.h>
 
@@ -18,6 +20,8 @@ namespace {
 struct OpEntry {
   c10::OperatorHandle op;
   std::string name;
+  // Validation before the kernel for the few ops that crash on some inputs (checks.cc), or null.
+  ArgCheck check;
 };
 
 const napi_type_tag kOpTag = {0x6469666675736574ULL, 0x6f70656e74720001ULL};
@@ -39,6 +43,20 @@ bool ParseScalarTypeName(const std::string& s, int64_t* out) {
   if (it == names.end()) return false;
   *out = static_cast<int64_t>(it->second);
   return true;
+}
+
+// An enum passed as its integer code must name a real value: kernels index tables by it, and an
+// unknown ScalarType reached an element size of 0 and a division by it (view.dtype(99): SIGFPE).
+int64_t CheckEnumCode(int64_t code, const c10::TypePtr& real, const std::string& ctx) {
+  int64_t limit = -1;
+  switch (real->kind()) {
+    case c10::TypeKind::ScalarTypeType: limit = static_cast<int64_t>(c10::ScalarType::Undefined); break;
+    case c10::TypeKind::MemoryFormatType: limit = static_cast<int64_t>(at::MemoryFormat::NumOptions); break;
+    case c10::TypeKind::LayoutType: limit = static_cast<int64_t>(c10::Layout::NumOptions); break;
+    default: return code;
+  }
+  if (code < 0 || code >= limit) throw ArgError(ctx + ": " + std::to_string(code) + " is not a " + real->str() + " code");
+  return code;
 }
 
 bool ParseEnumName(const std::string& s, const c10::TypePtr& real, int64_t* out) {
@@ -95,10 +113,13 @@ c10::Scalar ToScalar(const Napi::Value& v, const std::string& ctx) {
 }
 
 c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type,
-                     const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx);
+                     const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx,
+                     bool emptyOk = false);
 
+// `emptyOk`: the schema's default for this argument is an empty list (stride=[] in the pooling
+// ops means "the kernel size"), so an explicit [] is meaningful there.
 c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& lt,
-                   c10::optional<int32_t> N, const std::string& ctx) {
+                   c10::optional<int32_t> N, const std::string& ctx, bool emptyOk) {
   const c10::TypePtr& elem = lt->getElementType();
   auto kind = elem->kind();
   // int[2] stride=1 style: a single number stands for N copies (as Python accepts).
@@ -108,12 +129,23 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
          kind == c10::TypeKind::FloatType || kind == c10::TypeKind::BoolType)) {
       Napi::Array arr = Napi::Array::New(env, *N);
       for (int32_t i = 0; i < *N; i++) arr.Set(i, v);
-      return ToList(env, arr, lt, c10::nullopt, ctx);
+      return ToList(env, arr, lt, c10::nullopt, ctx, false);
     }
     throw ArgError(ctx + ": expected an array");
   }
   Napi::Array arr = v.As<Napi::Array>();
   uint32_t n = arr.Length();
+  // A fixed-size list (int[2] padding) must hold its N entries: some kernels read entries 0..N-1
+  // without checking (reflection_pad1d(x, []) and max_unpool2d(x, i, []) read past the list and
+  // crashed). One entry stands for N copies, as a single number does.
+  if (N && *N >= 2 && n != static_cast<uint32_t>(*N) && !(n == 0 && emptyOk)) {
+    if (n != 1) {
+      throw ArgError(ctx + ": expected " + std::to_string(*N) + " values (or one), got " + std::to_string(n));
+    }
+    Napi::Array copies = Napi::Array::New(env, *N);
+    for (int32_t i = 0; i < *N; i++) copies.Set(i, arr.Get(0u));
+    return ToList(env, copies, lt, c10::nullopt, ctx, false);
+  }
   switch (kind) {
     case c10::TypeKind::IntType:
     case c10::TypeKind::SymIntType: {
@@ -175,7 +207,8 @@ c10::IValue ToList(Napi::Env env, const Napi::Value& v, const c10::ListTypePtr& 
 }
 
 c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type,
-                     const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx) {
+                     const c10::TypePtr& real, c10::optional<int32_t> N, const std::string& ctx,
+                     bool emptyOk) {
   switch (type->kind()) {
     case c10::TypeKind::TensorType:
       if (const at::Tensor* t = PeekTensor(env, v)) return *t;
@@ -187,7 +220,7 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
       auto innerReal = real->kind() == c10::TypeKind::OptionalType
                            ? real->castRaw<c10::OptionalType>()->getElementType()
                            : inner;
-      return ToIValue(env, v, inner, innerReal, N, ctx);
+      return ToIValue(env, v, inner, innerReal, N, ctx, emptyOk);
     }
     case c10::TypeKind::IntType:
     case c10::TypeKind::SymIntType:
@@ -196,7 +229,7 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
         if (ParseEnumName(v.As<Napi::String>().Utf8Value(), real, &code)) return code;
         throw ArgError(ctx + ": unknown " + real->str() + " '" + v.As<Napi::String>().Utf8Value() + "'");
       }
-      return ToInt(v, ctx);
+      return CheckEnumCode(ToInt(v, ctx), real, ctx);
     case c10::TypeKind::FloatType:
       return ToDouble(v, ctx);
     case c10::TypeKind::BoolType:
@@ -221,7 +254,7 @@ c10::IValue ToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& ty
       if (!IsGeneratorHandle(env, v)) throw ArgError(ctx + ": expected a Generator");
       return UnwrapGenerator(env, v);
     case c10::TypeKind::ListType:
-      return ToList(env, v, type->cast<c10::ListType>(), N, ctx);
+      return ToList(env, v, type->cast<c10::ListType>(), N, ctx, emptyOk);
     default:
       break;
   }
@@ -304,7 +337,9 @@ torch::jit::Stack BuildStack(Napi::Env env, const c10::FunctionSchema& schema, c
       }
       throw ArgError("missing argument '" + a.name() + "'");
     }
-    stack.push_back(ToIValue(env, v, a.type(), a.real_type(), a.N(), "argument '" + a.name() + "'"));
+    const auto& def = a.default_value();
+    bool emptyDefault = def && def->isList() && def->toListRef().empty();
+    stack.push_back(ToIValue(env, v, a.type(), a.real_type(), a.N(), "argument '" + a.name() + "'", emptyDefault));
   }
   if (hasKw && usedKw != kw.GetPropertyNames().Length()) {
     Napi::Array names = kw.GetPropertyNames();
@@ -342,7 +377,7 @@ Napi::Value FindOp(const Napi::CallbackInfo& info) {
   if (!op || !op->hasSchema()) {
     throw Napi::TypeError::New(env, "no operator " + name + (overload.empty() ? "" : "." + overload));
   }
-  auto* e = new OpEntry{*op, name + (overload.empty() ? "" : "." + overload)};
+  auto* e = new OpEntry{*op, name + (overload.empty() ? "" : "." + overload), FindArgCheck(name)};
   auto ext = Napi::External<OpEntry>::New(env, e, [](Napi::Env, OpEntry* p) { delete p; });
   napi_type_tag_object(env, ext, &kOpTag);
   return ext;
@@ -370,7 +405,10 @@ Napi::Value CallOp(const Napi::CallbackInfo& info) {
     // A conversion that asked libtorch (and was refused) is still an argument error.
     ThrowJs(env, {"TypeError", e->name + ": " + err.what_without_backtrace(), err.what()});
   }
-  DT_GUARD(env, { e->op.callBoxed(&stack); })
+  DT_GUARD(env, {
+    if (e->check != nullptr) e->check(stack);
+    e->op.callBoxed(&stack);
+  })
   return ReturnsToJs(env, stack);
 }
 
@@ -397,7 +435,11 @@ Napi::Value CallOpByName(const Napi::CallbackInfo& info) {
       errors += "\n  " + SchemaString(schema) + ": " + err.what_without_backtrace();
       continue;
     }
-    DT_GUARD(env, { handle->callBoxed(&stack); })
+    ArgCheck check = FindArgCheck(schema.name());
+    DT_GUARD(env, {
+      if (check != nullptr) check(stack);
+      handle->callBoxed(&stack);
+    })
     return ReturnsToJs(env, stack);
   }
   JsErrorInfo ei{"TypeError", name + ": no overload accepts these arguments" + errors, ""};

@@ -14,8 +14,9 @@ export class EMA {
    *   dominated by the random initialisation.
    */
   constructor(readonly params: Tensor[], readonly rates: number[], readonly warmup = true) {
+    // tidy: each detach() is a handle of its own, left to the GC otherwise (found by the soak).
     torch.noGrad(() => {
-      for (const r of rates) this.shadows.set(r, params.map((p) => p.detach().clone().keep()));
+      for (const r of rates) this.shadows.set(r, torch.tidy(() => params.map((p) => p.detach().clone().keep())));
     });
   }
 

@@ -151,12 +151,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       seconds: priorSeconds + (performance.now() - t0) / 1000,
       createdAt: new Date().toISOString(),
     };
-    const dir = saveCheckpoint(
-      opts.checkpointRoot,
-      { state, model: Object.fromEntries(model.stateDict()), ema: emaDicts, trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
-      { keep: cfg.run.keepCheckpoints },
-    );
-    rng.dispose();
+    let dir: string;
+    try {
+      dir = saveCheckpoint(
+        opts.checkpointRoot,
+        { state, model: Object.fromEntries(model.stateDict()), ema: emaDicts, trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
+        { keep: cfg.run.keepCheckpoints },
+      );
+    } finally {
+      // The optimizer's state dict holds fresh (detached) handles: left to the GC they kept two
+      // tensors per parameter alive after every save (found by scripts/soak.mjs).
+      torch.dispose(optFlat.tensors);
+      rng.dispose();
+    }
     opts.events?.onCheckpoint?.(dir, step);
     return dir;
   };
@@ -299,6 +306,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
   }
   ema.dispose();
+  // Nothing outside holds the model or the optimizer now: free them here rather than leave
+  // their tensors to the GC (a process that trains, then samples, would hold both sets).
+  optimizer.dispose();
+  model.zeroGrad();
+  torch.dispose(Object.fromEntries(model.stateDict()));
   return { step, checkpointDir, reason, seconds: priorSeconds + (performance.now() - t0) / 1000, skipped };
 }
 
@@ -318,7 +330,7 @@ function dataFailure(e: unknown, step: number, saved: string | null): unknown {
 /** Runs fn with the EMA weights of `rate` swapped into the model (eval mode), then restores. */
 async function withEmaWeights(model: ReturnType<typeof createUNet>, ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
   const params = model.parameters();
-  const backup = torch.noGrad(() => params.map((p) => p.detach().clone().keep()));
+  const backup = torch.noGrad(() => torch.tidy(() => params.map((p) => p.detach().clone().keep())));
   if (rate !== undefined) ema.copyTo(rate, params);
   model.eval();
   try {
