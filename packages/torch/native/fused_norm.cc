@@ -20,6 +20,7 @@
 #include <torch/library.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -186,6 +187,89 @@ DT_SIMD_CLONES void InputGradRow(const TI* x, const float* g2, TI* dx, int64_t n
   for (int64_t i = 0; i < n; i++) dx[i] = Store<TI>(P * g2[i] + Q * Load(x[i]) + R);
 }
 
+// ---- pixel kernels for channels-last (NHWC) tensors: per pixel, C contiguous channels, each with
+// its own coefficients. oneDNN's bfloat16 convolutions read and write channels-last natively, so a
+// model that stays channels-last pays no layout reorders around every conv.
+
+// sum[c] += Σ_s x[s, c].
+template <typename TI>
+DT_SIMD_CLONES void ChannelSums(const TI* x, int64_t S, int64_t C, double* sum) {
+  for (int64_t s = 0; s < S; s++) {
+    const TI* xs = x + s * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) sum[c] += Load(xs[c]);
+  }
+}
+
+// sq[c] += Σ_s (x[s, c] − mu[c])².
+template <typename TI>
+DT_SIMD_CLONES void ChannelSquares(const TI* x, int64_t S, int64_t C, const double* mu, double* sq) {
+  for (int64_t s = 0; s < S; s++) {
+    const TI* xs = x + s * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) {
+      double dv = Load(xs[c]) - mu[c];
+      sq[c] += dv * dv;
+    }
+  }
+}
+
+// y = drop(act(x·a[c] + d[c])) over S pixels.
+template <typename TI, typename TO, bool SILU, bool DROP>
+DT_SIMD_CLONES void ForwardPixels(const TI* x, TO* y, int64_t S, int64_t C, const float* a, const float* d, uint32_t index0, Mask m) {
+  for (int64_t s = 0; s < S; s++) {
+    const TI* xs = x + s * C;
+    TO* ys = y + s * C;
+    const uint32_t i0 = index0 + static_cast<uint32_t>(s * C);
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) {
+      float z = Load(xs[c]) * a[c] + d[c];
+      if (SILU) z = z * Sigmoid(z);
+      if (DROP) z = z * m.Factor(i0 + static_cast<uint32_t>(c));
+      ys[c] = Store<TO>(z);
+    }
+  }
+}
+
+// g2 = ∂L/∂y2 over S pixels (as BackwardRow); sumG[c] += Σ g2, sumGx[c] += Σ g2·x.
+template <typename TI, typename TO, bool SILU, bool DROP>
+DT_SIMD_CLONES void BackwardPixels(const TI* x, const TO* gy, float* g2, int64_t S, int64_t C, const float* a, const float* d,
+                                   uint32_t index0, Mask m, double* sumG, double* sumGx) {
+  for (int64_t s = 0; s < S; s++) {
+    const TI* xs = x + s * C;
+    const TO* gs = gy + s * C;
+    float* g2s = g2 + s * C;
+    const uint32_t i0 = index0 + static_cast<uint32_t>(s * C);
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) {
+      float xv = Load(xs[c]);
+      float g = Load(gs[c]);
+      if (DROP) g = g * m.Factor(i0 + static_cast<uint32_t>(c));
+      if (SILU) {
+        float z = xv * a[c] + d[c];
+        float sg = Sigmoid(z);
+        g = g * sg * (1.0f + z * (1.0f - sg));
+      }
+      g2s[c] = g;
+      sumG[c] += g;
+      sumGx[c] += static_cast<double>(g) * xv;
+    }
+  }
+}
+
+// dx = P[c]·g2 + Q[c]·x + R[c] over S pixels.
+template <typename TI>
+DT_SIMD_CLONES void InputGradPixels(const TI* x, const float* g2, TI* dx, int64_t S, int64_t C, const float* P, const float* Q,
+                                    const float* R) {
+  for (int64_t s = 0; s < S; s++) {
+    const TI* xs = x + s * C;
+    const float* g2s = g2 + s * C;
+    TI* dxs = dx + s * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; c++) dxs[c] = Store<TI>(P[c] * g2s[c] + Q[c] * Load(xs[c]) + R[c]);
+  }
+}
+
 // ---- the op ------------------------------------------------------------------------------------
 
 struct Config {
@@ -232,9 +316,68 @@ struct Shape {
   int64_t grain() const { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, D * S)); }
 };
 
+// Whether x is a 4-d channels-last (NHWC in memory) tensor that is not also plain contiguous.
+bool IsChannelsLast(const at::Tensor& x) {
+  return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// Forward for channels-last x: per batch element, per-channel sums give the group statistics,
+// then one pass writes y (channels-last) with per-channel coefficients.
+at::Tensor ForwardChannelsLast(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, const at::Tensor& sc,
+                               const at::Tensor& sh, const Config& cfg, at::Tensor& mean, at::Tensor& rstd) {
+  Shape s(x, cfg.groups);
+  at::Tensor y = at::empty(x.sizes(), x.options().dtype(cfg.outDtype).memory_format(at::MemoryFormat::ChannelsLast));
+  mean = at::empty({s.B, s.G}, x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous));
+  rstd = at::empty({s.B, s.G}, x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous));
+  float* meanP = mean.data_ptr<float>();
+  float* rstdP = rstd.data_ptr<float>();
+  Mask m = cfg.drop ? MakeMask(cfg.seed, cfg.p) : Mask{};
+  Dispatch(x.scalar_type(), cfg.outDtype, cfg.silu, cfg.drop, [&](auto ti, auto to, auto silu, auto drop) {
+    using TI = decltype(ti);
+    using TO = decltype(to);
+    const TI* xP = Ptr<TI>(x);
+    TO* yP = Ptr<TO>(y);
+    at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
+      std::vector<double> sum(s.C), sq(s.C), muC(s.C);
+      std::vector<float> a(s.C), d(s.C);
+      const double n = static_cast<double>(s.D * s.S);
+      for (int64_t b = begin; b < end; b++) {
+        const int64_t off = b * s.S * s.C;
+        std::fill(sum.begin(), sum.end(), 0.0);
+        std::fill(sq.begin(), sq.end(), 0.0);
+        ChannelSums(xP + off, s.S, s.C, sum.data());
+        for (int64_t g = 0; g < s.G; g++) {
+          double t = 0;
+          for (int64_t j = 0; j < s.D; j++) t += sum[g * s.D + j];
+          for (int64_t j = 0; j < s.D; j++) muC[g * s.D + j] = t / n;
+        }
+        ChannelSquares(xP + off, s.S, s.C, muC.data(), sq.data());
+        for (int64_t g = 0; g < s.G; g++) {
+          double t = 0;
+          for (int64_t j = 0; j < s.D; j++) t += sq[g * s.D + j];
+          const float muF = static_cast<float>(muC[g * s.D]);
+          const float rs = static_cast<float>(1.0 / std::sqrt(t / n + cfg.eps));
+          meanP[b * s.G + g] = muF;
+          rstdP[b * s.G + g] = rs;
+          for (int64_t j = 0; j < s.D; j++) {
+            const int64_t c = g * s.D + j, bc = b * s.C + c;
+            const float k = 1.0f + At(sc, bc, 0.0f);
+            a[c] = rs * At(w, c, 1.0f) * k;
+            d[c] = At(bi, c, 0.0f) * k + At(sh, bc, 0.0f) - muF * a[c];
+          }
+        }
+        ForwardPixels<TI, TO, decltype(silu)::value, decltype(drop)::value>(
+            xP + off, yP + off, s.S, s.C, a.data(), d.data(), static_cast<uint32_t>(off), m);
+      }
+    });
+  });
+  return y;
+}
+
 // Forward: returns y and fills mean, rstd (B, G).
 at::Tensor Forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, const at::Tensor& sc,
                    const at::Tensor& sh, const Config& cfg, at::Tensor& mean, at::Tensor& rstd) {
+  if (IsChannelsLast(x)) return ForwardChannelsLast(x, w, bi, sc, sh, cfg, mean, rstd);
   Shape s(x, cfg.groups);
   at::Tensor y = at::empty(x.sizes(), x.options().dtype(cfg.outDtype));
   mean = at::empty({s.B, s.G}, x.options().dtype(at::kFloat));
@@ -281,7 +424,8 @@ Grads Backward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, c
                const Config& cfg, bool needX) {
   Shape s(x, cfg.groups);
   Grads out;
-  if (needX) out.x = at::empty(x.sizes(), x.options());
+  const bool cl = IsChannelsLast(x);
+  if (needX) out.x = at::empty_like(x);  // x's layout
   // Per (b, c): Σ g2 and Σ g2·x̂, reduced to the parameter gradients after the parallel part.
   std::vector<double> sumG(s.B * s.C), sumGxhat(s.B * s.C);
   const float* meanP = mean.data_ptr<float>();
@@ -293,6 +437,49 @@ Grads Backward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, c
     const TI* xP = Ptr<TI>(x);
     const TO* gP = Ptr<TO>(gy);
     TI* dxP = needX ? Ptr<TI>(out.x) : nullptr;
+    if (cl) {
+      // Channels-last: per batch element, one pass makes g2 and the per-channel sums, a second dx.
+      at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
+        std::vector<float> g2(s.S * s.C), a(s.C), A(s.C), d(s.C), P(s.C), Q(s.C), R(s.C);
+        std::vector<double> sg(s.C), sgx(s.C);
+        const double N = static_cast<double>(s.D * s.S);
+        for (int64_t b = begin; b < end; b++) {
+          const int64_t off = b * s.S * s.C;
+          for (int64_t c = 0; c < s.C; c++) {
+            const int64_t g = c / s.D, bc = b * s.C + c;
+            const float mu = meanP[b * s.G + g], rs = rstdP[b * s.G + g];
+            const float k = 1.0f + At(sc, bc, 0.0f);
+            a[c] = At(w, c, 1.0f) * k;
+            A[c] = rs * a[c];
+            d[c] = At(bi, c, 0.0f) * k + At(sh, bc, 0.0f) - mu * A[c];
+          }
+          std::fill(sg.begin(), sg.end(), 0.0);
+          std::fill(sgx.begin(), sgx.end(), 0.0);
+          BackwardPixels<TI, TO, decltype(silu)::value, decltype(drop)::value>(
+              xP + off, gP + off, g2.data(), s.S, s.C, A.data(), d.data(), static_cast<uint32_t>(off), m, sg.data(), sgx.data());
+          for (int64_t g = 0; g < s.G; g++) {
+            const float mu = meanP[b * s.G + g], rs = rstdP[b * s.G + g];
+            double m1 = 0, m2 = 0;
+            for (int64_t j = 0; j < s.D; j++) {
+              const int64_t c = g * s.D + j, bc = b * s.C + c;
+              sumG[bc] = sg[c];
+              sumGxhat[bc] = rs * (sgx[c] - mu * sg[c]);
+              m1 += a[c] * sg[c];
+              m2 += a[c] * sumGxhat[bc];
+            }
+            const double mean1 = m1 / N, mean2 = m2 / N;
+            for (int64_t j = 0; j < s.D; j++) {
+              const int64_t c = g * s.D + j;
+              P[c] = rs * a[c];
+              Q[c] = static_cast<float>(-static_cast<double>(rs) * rs * mean2);
+              R[c] = static_cast<float>(-rs * mean1 + static_cast<double>(rs) * rs * mean2 * mu);
+            }
+          }
+          if (needX) InputGradPixels<TI>(xP + off, g2.data(), dxP + off, s.S, s.C, P.data(), Q.data(), R.data());
+        }
+      });
+      return;
+    }
     at::parallel_for(0, s.B * s.G, s.grain(), [&](int64_t begin, int64_t end) {
       std::vector<float> g2(s.D * s.S);  // the group's ∂L/∂y2, cache-resident between the passes
       std::vector<float> a(s.D);
@@ -393,7 +580,7 @@ struct GroupNormAct : public torch::autograd::Function<GroupNormAct> {
     cfg.drop = ctx->saved_data["drop"].toBool();
     cfg.p = ctx->saved_data["p"].toDouble();
     cfg.seed = static_cast<uint64_t>(ctx->saved_data["seed"].toInt());
-    at::Tensor gy = grads[0].contiguous();
+    at::Tensor gy = grads[0].contiguous(IsChannelsLast(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
     Grads g = Backward(x, w, bi, sc, sh, saved[5], saved[6], gy, cfg, ctx->needs_input_grad(0));
     size_t edge = 0;  // autograd edges exist for x and the optional tensors that were given
     auto as = [&](const at::Tensor& grad, const char* dtypeKey, const char* shapeKey) -> at::Tensor {
@@ -438,7 +625,7 @@ at::Tensor GroupNormActOp(const at::Tensor& x, int64_t num_groups, const c10::op
     std::lock_guard<std::mutex> lock(gen->mutex_);
     cfg.seed = gen->random64();
   }
-  return GroupNormAct::apply(x.contiguous(), weight, bias, scale, shift, cfg);
+  return GroupNormAct::apply(IsChannelsLast(x) ? x : x.contiguous(), weight, bias, scale, shift, cfg);
 }
 
 }  // namespace

@@ -33,13 +33,21 @@ function assertNear(ours: Tensor, ref: number[], rel: number, what: string): voi
   assert.ok(worst <= rel * scale + 1e-7, `${what}: max difference ${worst} (scale ${scale})`);
 }
 
-for (const [name, c] of Object.entries(golden.cases)) {
-  test(`groupNormAct ${name}: output and the gradients of x, weight, bias, scale, shift equal PyTorch's composition`, () => {
+// Every case in the plain (contiguous) layout, and the 4-d ones again with x channels-last (NHWC
+// in memory), which takes the pixel kernels and must keep that layout for y and x's gradient.
+const layouts = Object.entries(golden.cases).flatMap(([name, c]) =>
+  c.shape.length === 4 ? [[name, c, false] as const, [name, c, true] as const] : [[name, c, false] as const],
+);
+for (const [name, c, channelsLast] of layouts) {
+  const label = channelsLast ? `${name} (channels-last)` : name;
+  test(`groupNormAct ${label}: output and the gradients of x, weight, bias, scale, shift equal PyTorch's composition`, () => {
     torch.tidy(() => {
       const [b, ch] = c.shape as [number, number];
       const leaf = (k: string, shape: number[], dtype: 'float32' | 'bfloat16' = 'float32') =>
         c.inputs[k] === undefined ? null : torch.tensor(c.inputs[k]!, { shape }).to(dtype).requiresGrad_();
-      const x = leaf('x', c.shape, c.inDtype)!;
+      const x0 = torch.tensor(c.inputs.x!, { shape: c.shape }).to(c.inDtype);
+      const x = (channelsLast ? x0.contiguous('channelsLast') : x0).detach().requiresGrad_();
+      if (channelsLast) assert.ok(!x.isContiguous() && x.isContiguous('channelsLast'));
       const weight = leaf('weight', [ch]);
       const bias = leaf('bias', [ch]);
       const scale = leaf('scale', [b, ch]);
@@ -47,6 +55,7 @@ for (const [name, c] of Object.entries(golden.cases)) {
       const y = torch.groupNormAct(x, c.groups, weight, bias, { scale, shift, silu: c.silu, outDtype: c.outDtype });
       assert.equal(y.dtype, c.outDtype);
       assert.deepEqual(y.shape, c.shape);
+      assert.equal(y.isContiguous(channelsLast ? 'channelsLast' : 'contiguous'), true, 'y keeps x\'s layout');
       // bfloat16 has 8 significant bits: allow 2^-7 relative (a rounding boundary may fall either way).
       const tolOut = c.outDtype === 'bfloat16' ? 2 ** -7 : 2e-6;
       assertNear(y, c.y, tolOut, 'y');
@@ -54,6 +63,7 @@ for (const [name, c] of Object.entries(golden.cases)) {
       const leaves: Record<string, Tensor | null> = { x, weight, bias, scale, shift };
       for (const [k, ref] of Object.entries(c.grads)) {
         const g = leaves[k]!.grad!;
+        if (k === 'x') assert.equal(g.isContiguous(channelsLast ? 'channelsLast' : 'contiguous'), true, 'grad x keeps x\'s layout');
         assert.equal(g.dtype, leaves[k]!.dtype, `grad ${k} dtype`);
         assert.deepEqual(g.shape, leaves[k]!.shape, `grad ${k} shape`);
         // Gradients through a bfloat16 output start from a bfloat16 gy in both; x's gradient is

@@ -93,7 +93,9 @@ export class AttentionBlock extends nn.Module {
       const flat = x.reshape([b, c, -1]); // (B, C, T)
       const qkv = this.qkv.forward(normAct(this.norm, flat, { computeDtype: this.computeDtype })); // (B, 3C, T)
       const h = this.projOut.forward(qkvAttention(qkv, this.numHeads, this.useNewAttentionOrder)); // (B, C, T)
-      return flat.add(h).reshape([b, c, ...spatial]); // (B, C, H, W)
+      const out = flat.add(h).reshape([b, c, ...spatial]); // (B, C, H, W)
+      // Hand channels-last back to a channels-last model (its convs and norms run in that layout).
+      return x.ndim === 4 && !x.isContiguous() && x.isContiguous('channelsLast') ? out.contiguous('channelsLast') : out;
     });
   }
 }

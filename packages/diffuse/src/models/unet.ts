@@ -153,7 +153,7 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
       }
       const skips: Tensor[] = [];
       const low = this.computeDtype !== 'float32' && x.device === 'cpu';
-      let hCur = low ? nn.layoutCast(x, this.computeDtype, false) : x; // (B, C, H, W)
+      let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
       for (const block of this.inputBlocks) {
         hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
         skips.push(hCur);
