@@ -321,65 +321,13 @@ bool IsChannelsLast(const at::Tensor& x) {
   return x.dim() == 4 && !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-// Forward for channels-last x: per batch element, per-channel sums give the group statistics,
-// then one pass writes y (channels-last) with per-channel coefficients.
-at::Tensor ForwardChannelsLast(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, const at::Tensor& sc,
-                               const at::Tensor& sh, const Config& cfg, at::Tensor& mean, at::Tensor& rstd) {
-  Shape s(x, cfg.groups);
-  at::Tensor y = at::empty(x.sizes(), x.options().dtype(cfg.outDtype).memory_format(at::MemoryFormat::ChannelsLast));
-  mean = at::empty({s.B, s.G}, x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous));
-  rstd = at::empty({s.B, s.G}, x.options().dtype(at::kFloat).memory_format(at::MemoryFormat::Contiguous));
-  float* meanP = mean.data_ptr<float>();
-  float* rstdP = rstd.data_ptr<float>();
-  Mask m = cfg.drop ? MakeMask(cfg.seed, cfg.p) : Mask{};
-  Dispatch(x.scalar_type(), cfg.outDtype, cfg.silu, cfg.drop, [&](auto ti, auto to, auto silu, auto drop) {
-    using TI = decltype(ti);
-    using TO = decltype(to);
-    const TI* xP = Ptr<TI>(x);
-    TO* yP = Ptr<TO>(y);
-    at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
-      std::vector<double> sum(s.C), sq(s.C), muC(s.C);
-      std::vector<float> a(s.C), d(s.C);
-      const double n = static_cast<double>(s.D * s.S);
-      for (int64_t b = begin; b < end; b++) {
-        const int64_t off = b * s.S * s.C;
-        std::fill(sum.begin(), sum.end(), 0.0);
-        std::fill(sq.begin(), sq.end(), 0.0);
-        ChannelSums(xP + off, s.S, s.C, sum.data());
-        for (int64_t g = 0; g < s.G; g++) {
-          double t = 0;
-          for (int64_t j = 0; j < s.D; j++) t += sum[g * s.D + j];
-          for (int64_t j = 0; j < s.D; j++) muC[g * s.D + j] = t / n;
-        }
-        ChannelSquares(xP + off, s.S, s.C, muC.data(), sq.data());
-        for (int64_t g = 0; g < s.G; g++) {
-          double t = 0;
-          for (int64_t j = 0; j < s.D; j++) t += sq[g * s.D + j];
-          const float muF = static_cast<float>(muC[g * s.D]);
-          const float rs = static_cast<float>(1.0 / std::sqrt(t / n + cfg.eps));
-          meanP[b * s.G + g] = muF;
-          rstdP[b * s.G + g] = rs;
-          for (int64_t j = 0; j < s.D; j++) {
-            const int64_t c = g * s.D + j, bc = b * s.C + c;
-            const float k = 1.0f + At(sc, bc, 0.0f);
-            a[c] = rs * At(w, c, 1.0f) * k;
-            d[c] = At(bi, c, 0.0f) * k + At(sh, bc, 0.0f) - muF * a[c];
-          }
-        }
-        ForwardPixels<TI, TO, decltype(silu)::value, decltype(drop)::value>(
-            xP + off, yP + off, s.S, s.C, a.data(), d.data(), static_cast<uint32_t>(off), m);
-      }
-    });
-  });
-  return y;
-}
-
 // Forward: returns y and fills mean, rstd (B, G).
 at::Tensor Forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bi, const at::Tensor& sc,
                    const at::Tensor& sh, const Config& cfg, at::Tensor& mean, at::Tensor& rstd) {
-  if (IsChannelsLast(x)) return ForwardChannelsLast(x, w, bi, sc, sh, cfg, mean, rstd);
   Shape s(x, cfg.groups);
-  at::Tensor y = at::empty(x.sizes(), x.options().dtype(cfg.outDtype));
+  const bool cl = IsChannelsLast(x);  // y keeps x's layout
+  at::Tensor y = at::empty(x.sizes(), x.options().dtype(cfg.outDtype).memory_format(
+                                          cl ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
   mean = at::empty({s.B, s.G}, x.options().dtype(at::kFloat));
   rstd = at::empty({s.B, s.G}, x.options().dtype(at::kFloat));
   float* meanP = mean.data_ptr<float>();
@@ -390,6 +338,44 @@ at::Tensor Forward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b
     using TO = decltype(to);
     const TI* xP = Ptr<TI>(x);
     TO* yP = Ptr<TO>(y);
+    if (cl) {
+      // Channels-last: per batch element, per-channel sums give the group statistics, then one
+      // pass writes y with per-channel coefficients.
+      at::parallel_for(0, s.B, 1, [&](int64_t begin, int64_t end) {
+        std::vector<double> sum(s.C), sq(s.C), muC(s.C);
+        std::vector<float> a(s.C), d(s.C);
+        const double n = static_cast<double>(s.D * s.S);
+        for (int64_t b = begin; b < end; b++) {
+          const int64_t off = b * s.S * s.C;
+          std::fill(sum.begin(), sum.end(), 0.0);
+          std::fill(sq.begin(), sq.end(), 0.0);
+          ChannelSums(xP + off, s.S, s.C, sum.data());
+          for (int64_t g = 0; g < s.G; g++) {
+            double t = 0;
+            for (int64_t j = 0; j < s.D; j++) t += sum[g * s.D + j];
+            for (int64_t j = 0; j < s.D; j++) muC[g * s.D + j] = t / n;
+          }
+          ChannelSquares(xP + off, s.S, s.C, muC.data(), sq.data());
+          for (int64_t g = 0; g < s.G; g++) {
+            double t = 0;
+            for (int64_t j = 0; j < s.D; j++) t += sq[g * s.D + j];
+            const float muF = static_cast<float>(muC[g * s.D]);
+            const float rs = static_cast<float>(1.0 / std::sqrt(t / n + cfg.eps));
+            meanP[b * s.G + g] = muF;
+            rstdP[b * s.G + g] = rs;
+            for (int64_t j = 0; j < s.D; j++) {
+              const int64_t c = g * s.D + j, bc = b * s.C + c;
+              const float k = 1.0f + At(sc, bc, 0.0f);
+              a[c] = rs * At(w, c, 1.0f) * k;
+              d[c] = At(bi, c, 0.0f) * k + At(sh, bc, 0.0f) - muF * a[c];
+            }
+          }
+          ForwardPixels<TI, TO, decltype(silu)::value, decltype(drop)::value>(
+              xP + off, yP + off, s.S, s.C, a.data(), d.data(), static_cast<uint32_t>(off), m);
+        }
+      });
+      return;
+    }
     at::parallel_for(0, s.B * s.G, s.grain(), [&](int64_t begin, int64_t end) {
       for (int64_t bg = begin; bg < end; bg++) {
         const int64_t b = bg / s.G, g = bg % s.G, n = s.D * s.S;
