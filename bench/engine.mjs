@@ -104,6 +104,24 @@ function resblockCase(batch, channels, size, embDim) {
     });
 }
 
+/**
+ * The UNet's norm chain GroupNorm(32) → ·(1 + scale) + shift → SiLU → Dropout(0.1), forward +
+ * backward to x, weight, bias, scale and shift: diffuse's fused op (PyTorch runs the composition).
+ */
+function normActCase(batch, channels, size) {
+  const x = torch.randn([batch, channels, size, size]).requiresGrad_(); // (B, C, H, W)
+  const w = torch.ones([channels]).requiresGrad_();
+  const b = torch.zeros([channels]).requiresGrad_();
+  const scale = torch.randn([batch, channels]).mul_(0.1).requiresGrad_(); // (B, C)
+  const shift = torch.randn([batch, channels]).mul_(0.1).requiresGrad_(); // (B, C)
+  const g = torch.randn([batch, channels, size, size]);
+  return () =>
+    torch.tidy(() => {
+      torch.groupNormAct(x, 32, w, b, { scale, shift, silu: true, dropout: 0.1, training: true }).backward(g);
+      for (const t of [x, w, b, scale, shift]) t.zeroGrad();
+    });
+}
+
 const convFlops = (b, c, s) => 3 * 2 * b * c * c * 9 * s * s; // forward + grad input + grad weight
 const CASES = [
   { name: 'add', label: 'add, 4 floats (per call)', make: addCase, iters: 20000, unit: 'µs', value: (t) => t * 1e6 },
@@ -111,6 +129,8 @@ const CASES = [
   { name: 'conv14', label: 'conv2d fwd+bwd, B32 64→64 3×3 14×14', make: () => convCase(32, 64, 14), iters: 5, unit: 'GFLOP/s', value: (t) => convFlops(32, 64, 14) / t / 1e9 },
   { name: 'matmul1024', label: 'matmul 1024² float32', make: () => matmulCase(1024), iters: 5, unit: 'GFLOP/s', value: (t) => (2 * 1024 ** 3) / t / 1e9 },
   { name: 'matmul2048', label: 'matmul 2048² float32', make: () => matmulCase(2048), iters: 2, unit: 'GFLOP/s', value: (t) => (2 * 2048 ** 3) / t / 1e9 },
+  { name: 'normact14', label: 'GroupNorm+scale-shift+SiLU+Dropout fwd+bwd, B64 64ch 14×14', make: () => normActCase(64, 64, 14), iters: 5, unit: 'ms', value: (t) => t * 1e3 },
+  { name: 'normact28', label: 'GroupNorm+scale-shift+SiLU+Dropout fwd+bwd, B64 32ch 28×28', make: () => normActCase(64, 32, 28), iters: 5, unit: 'ms', value: (t) => t * 1e3 },
   { name: 'resblock', label: 'UNet res block train step, B32 64ch 14×14', make: () => resblockCase(32, 64, 14, 128), iters: 4, unit: 'ms', value: (t) => t * 1e3 },
 ].filter((c) => ONLY.length === 0 || ONLY.includes(c.name));
 

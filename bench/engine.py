@@ -81,12 +81,31 @@ def resblock_case(batch, channels, size, emb_dim):
     return step
 
 
+def norm_act_case(batch, channels, size):
+    """GroupNorm(32) -> *(1 + scale) + shift -> SiLU -> Dropout(0.1), forward + backward (composed)."""
+    x = torch.randn(batch, channels, size, size, requires_grad=True)  # (B, C, H, W)
+    w = torch.ones(channels, requires_grad=True)
+    b = torch.zeros(channels, requires_grad=True)
+    scale = (torch.randn(batch, channels) * 0.1).requires_grad_()  # (B, C)
+    shift = (torch.randn(batch, channels) * 0.1).requires_grad_()  # (B, C)
+    g = torch.randn(batch, channels, size, size)
+
+    def step():
+        h = F.group_norm(x, 32, w, b) * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+        F.dropout(F.silu(h), 0.1, training=True).backward(g)
+        x.grad = w.grad = b.grad = scale.grad = shift.grad = None
+
+    return step
+
+
 CASES = {
     'add': add_case,
     'conv28': lambda: conv_case(32, 32, 28),
     'conv14': lambda: conv_case(32, 64, 14),
     'matmul1024': lambda: matmul_case(1024),
     'matmul2048': lambda: matmul_case(2048),
+    'normact14': lambda: norm_act_case(64, 64, 14),
+    'normact28': lambda: norm_act_case(64, 32, 28),
     'resblock': lambda: resblock_case(32, 64, 14, 128),
 }
 

@@ -106,6 +106,7 @@ function startSampling(cfg) {
   torch.manualSeed(cfg.run.seed);
   const model = torch.tidy(() => diffuse.createUNet(cfg));
   model.eval();
+  torch.nn.setComputeDtype(model, diffuse.computeDtypeFor(cfg.run.precision)); // as loadPipeline does
   const pipe = diffuse.pipelineFromModel(cfg, model);
   return {
     rep(batch, steps) {

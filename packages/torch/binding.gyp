@@ -9,7 +9,11 @@
         "native/checks.cc",
         "native/tensor.cc",
         "native/autograd.cc",
-        "native/runtime.cc"
+        "native/runtime.cc",
+        "native/fused_attention.cc",
+        "native/profiler.cc",
+        "native/layout_cast.cc",
+        "native/fused_norm.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -20,11 +24,12 @@
         "-Wl,-rpath,<!(node scripts/find-libtorch.cjs --libdir)",
         "-Wl,--no-as-needed",
         "<!@(node scripts/find-libtorch.cjs --libs)",
-        "-Wl,--as-needed"
+        "-Wl,--as-needed",
+        "-fopenmp"
       ],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "_GLIBCXX_USE_CXX11_ABI=1"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp", "-fno-trapping-math", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
     }
   ]
 }

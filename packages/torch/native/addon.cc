@@ -7,6 +7,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dt::InitTensor(env, exports);
   dt::InitAutograd(env, exports);
   dt::InitRuntime(env, exports);
+  dt::InitProfiler(env, exports);
   // Finalizers that run while the environment tears down must not call back into V8.
   napi_add_env_cleanup_hook(env, [](void*) { dt::MarkTearingDown(); }, nullptr);
   return exports;

@@ -46,6 +46,8 @@ export interface NativeAddon {
   generatorGetState(g: GeneratorHandle): Handle;
   generatorSetState(g: GeneratorHandle, state: Handle): void;
   setFlushDenormal(on: boolean): boolean;
+  profilerStart(cpuClock: boolean): void;
+  profilerStop(): [string, number, number, number][];
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;

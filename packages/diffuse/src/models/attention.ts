@@ -4,6 +4,7 @@ import * as torch from '@diffuse/torch';
 import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { maybeCheckpoint } from './checkpoint.js';
 import { normalization, zeroModule } from './layers.js';
+import { normAct, type ComputeDtype } from './norm-act.js';
 
 /**
  * Multi-head QKV attention over packed (B, 3·H·C, T) projections.
@@ -14,6 +15,13 @@ import { normalization, zeroModule } from './layers.js';
  * @returns (B, H·C, T).
  */
 export function qkvAttention(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
+  // The fused kernel is the same computation in float32 (tested against this composition).
+  if (torch.packedAttentionSupported(qkv)) return torch.packedAttention(qkv, numHeads, newOrder ? 'per-kind' : 'per-head');
+  return qkvAttentionEager(qkv, numHeads, newOrder);
+}
+
+/** qkvAttention composed of eager ops: the reference for the fused kernel, and the path off the CPU. */
+export function qkvAttentionEager(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
   return torch.tidy(() => {
     const [b, width, length] = qkv.shape as [number, number, number];
     const ch = width / (3 * numHeads);
@@ -52,6 +60,8 @@ export class AttentionBlock extends nn.Module {
   readonly norm: nn.GroupNorm;
   readonly qkv: nn.Conv1d;
   readonly projOut: nn.Conv1d;
+  /** The dtype handed to the qkv conv after the norm ('bfloat16' for bfloat16 convolutions). */
+  computeDtype: ComputeDtype = 'float32';
 
   constructor(o: AttentionBlockOptions) {
     super();
@@ -81,9 +91,11 @@ export class AttentionBlock extends nn.Module {
     return torch.tidy(() => {
       const [b, c, ...spatial] = x.shape as [number, number, ...number[]];
       const flat = x.reshape([b, c, -1]); // (B, C, T)
-      const qkv = this.qkv.forward(this.norm.forward(flat)); // (B, 3C, T)
+      const qkv = this.qkv.forward(normAct(this.norm, flat, { computeDtype: this.computeDtype })); // (B, 3C, T)
       const h = this.projOut.forward(qkvAttention(qkv, this.numHeads, this.useNewAttentionOrder)); // (B, C, T)
-      return flat.add(h).reshape([b, c, ...spatial]); // (B, C, H, W)
+      const out = flat.add(h).reshape([b, c, ...spatial]); // (B, C, H, W)
+      // Hand channels-last back to a channels-last model (its convs and norms run in that layout).
+      return x.ndim === 4 && !x.isContiguous() && x.isContiguous('channelsLast') ? out.contiguous('channelsLast') : out;
     });
   }
 }

@@ -5,5 +5,7 @@ export { createModel, unetAsModelFn } from './create-model.js';
 export { ResBlock, type ResBlockOptions } from './res-block.js';
 export { AttentionBlock, qkvAttention, type AttentionBlockOptions } from './attention.js';
 export { GroupNorm32, normalization, zeroModule, Upsample, Downsample, TimestepBlock, TimestepEmbedSequential } from './layers.js';
+export { normAct, type NormActOptions, type ComputeDtype } from './norm-act.js';
 export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
+export { computeDtypeFor, PRECISIONS, type Precision } from './precision.js';

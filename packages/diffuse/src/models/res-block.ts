@@ -4,6 +4,7 @@ import * as torch from '@diffuse/torch';
 import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { maybeCheckpoint } from './checkpoint.js';
 import { Downsample, normalization, TimestepBlock, Upsample, zeroModule } from './layers.js';
+import { normAct, type ComputeDtype } from './norm-act.js';
 
 export interface ResBlockOptions {
   /** Input channels. */
@@ -38,6 +39,8 @@ export class ResBlock extends TimestepBlock {
   readonly outLayers: nn.Sequential; // GroupNorm, SiLU, Dropout, zero conv3×3
   readonly skipConnection: nn.UnaryModule;
   readonly dropout: number;
+  /** The dtype handed to the convs after the norms ('bfloat16' for bfloat16 convolutions). */
+  computeDtype: ComputeDtype = 'float32';
 
   constructor(o: ResBlockOptions) {
     super();
@@ -77,26 +80,27 @@ export class ResBlock extends TimestepBlock {
 
   private block(x: Tensor, emb: Tensor): Tensor {
     return torch.tidy(() => {
-      const [norm, act, conv] = this.inLayers.layers as [nn.UnaryModule, nn.UnaryModule, nn.UnaryModule];
-      let h: Tensor;
+      // The SiLU and Dropout modules stay in the Sequentials (improved-diffusion's structure and
+      // names); normAct runs norm, activation and dropout as one fused op.
+      const [inNorm, , inConv] = this.inLayers.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule];
+      const computeDtype = this.computeDtype;
+      let h = normAct(inNorm, x, { silu: true, computeDtype }); // (B, C, H, W)
       let skipIn = x;
       if (this.resample !== null) {
         // Resample after the activation and before the conv, the input likewise (guided-diffusion).
-        h = conv.forward(this.resample.forward(act.forward(norm.forward(x)))); // (B, outC, H', W')
+        h = this.resample.forward(h); // (B, C, H', W')
         skipIn = this.resample.forward(x); // (B, C, H', W')
-      } else {
-        h = this.inLayers.forward(x); // (B, outC, H, W)
       }
+      h = inConv.forward(h); // (B, outC, H', W')
       const embOut = this.embLayers.forward(emb).to(h.dtype).unsqueeze(-1).unsqueeze(-1); // (B, outC or 2·outC, 1, 1)
-      const [outNorm, ...outRest] = this.outLayers.layers as nn.UnaryModule[];
+      const [outNorm, , dropout, outConv] = this.outLayers.layers as [nn.GroupNorm, nn.UnaryModule, nn.Dropout, nn.UnaryModule];
       if (this.useScaleShiftNorm) {
         const [scale, shift] = embOut.chunk(2, 1) as [Tensor, Tensor]; // (B, outC, 1, 1) each
-        h = outNorm!.forward(h).mul(scale.add(1)).add(shift); // (B, outC, H', W')
+        h = normAct(outNorm, h, { scale, shift, silu: true, dropout, computeDtype }); // (B, outC, H', W')
       } else {
-        h = outNorm!.forward(h.add(embOut));
+        h = normAct(outNorm, h.add(embOut), { silu: true, dropout, computeDtype }); // (B, outC, H', W')
       }
-      for (const m of outRest) h = m.forward(h); // SiLU, Dropout, conv
-      return this.skipConnection.forward(skipIn).add(h); // (B, outC, H', W')
+      return this.skipConnection.forward(skipIn).add(outConv.forward(h)); // (B, outC, H', W')
     });
   }
 }

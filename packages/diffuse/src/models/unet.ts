@@ -7,6 +7,7 @@ import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { AttentionBlock } from './attention.js';
 import { resolveUNetConfig, type UNetConfig } from './config.js';
 import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
+import { normAct, type ComputeDtype } from './norm-act.js';
 import { ResBlock } from './res-block.js';
 import { timestepEmbedding } from './timestep-embedding.js';
 
@@ -20,7 +21,7 @@ export interface UNetKwargs {
 }
 
 /** The diffusion UNet: noisy images and timesteps in, ε (and the variance values) out. */
-export class UNet extends nn.Module {
+export class UNet extends nn.Module implements nn.HasComputeDType {
   /** The resolved options (JSON; store it with checkpoints and rebuild with createModel). */
   readonly config: UNetConfig;
   /** Channels of the output: outChannels, doubled with learnSigma. */
@@ -35,6 +36,21 @@ export class UNet extends nn.Module {
   readonly out: nn.Sequential;
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
+  private computeDtypeValue: ComputeDtype = 'float32';
+
+  /**
+   * 'bfloat16': mixed precision. Activations flow in bfloat16 between convolutions that run in
+   * bfloat16 (accumulating in float32); norms, attention softmax and the output are computed in
+   * float32, and the weights stay float32 masters. Setting it sets every block's too; set the
+   * convolutions' with nn.setComputeDtype(model, dtype), which sets this as well.
+   */
+  get computeDtype(): ComputeDtype {
+    return this.computeDtypeValue;
+  }
+  set computeDtype(d: ComputeDtype) {
+    this.computeDtypeValue = d;
+    for (const m of this.modules()) if (m instanceof ResBlock || m instanceof AttentionBlock) m.computeDtype = d;
+  }
 
   constructor(options: UNetOptions = {}) {
     super();
@@ -136,7 +152,8 @@ export class UNet extends nn.Module {
         emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
       }
       const skips: Tensor[] = [];
-      let hCur = x;
+      const low = this.computeDtype !== 'float32' && x.device === 'cpu';
+      let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
       for (const block of this.inputBlocks) {
         hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
         skips.push(hCur);
@@ -150,7 +167,9 @@ export class UNet extends nn.Module {
         hCur = block.forward(joined, emb);
         joined.dispose();
       }
-      return this.out.forward(hCur); // (B, outputChannels, H, W)
+      const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
+      const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
+      return low ? nn.layoutCast(out, x.dtype, false) : out;
     });
   }
 

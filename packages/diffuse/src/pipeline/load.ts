@@ -10,6 +10,7 @@ import type { DiffusionModelSpec } from '../samplers/denoiser.js';
 import { firstLine } from '../io/errors.js';
 import { CheckpointError, loadCheckpoint, MISMATCHED } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
+import { computeDtypeFor, type Precision } from '../models/precision.js';
 import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
 import type { UNet } from '../models/index.js';
@@ -44,6 +45,8 @@ export interface LoadPipelineOptions {
   clipDenoised?: boolean;
   /** Where to run the model (default 'cpu'). */
   device?: torch.Device;
+  /** Compute precision (default 'auto': bfloat16 on CPUs with AVX512-BF16/AMX). */
+  precision?: Precision;
 }
 
 /**
@@ -77,6 +80,7 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   }
   model.eval();
   if (options.device !== undefined && options.device !== 'cpu') model.to(options.device);
+  torch.nn.setComputeDtype(model, computeDtypeFor(options.precision, options.device ?? 'cpu'));
   return { ...pipelineFromModel(config, model, options.clipDenoised ?? true, options.device), dir: ck.dir, step: ck.state.step, emaRate: rate };
 }
 

@@ -2,6 +2,7 @@
 // sampling and resuming need no repeated flags. Defaults follow improved-diffusion's
 // model_and_diffusion_defaults where they make sense on a CPU; presets override them.
 import type { ScheduleSamplerName } from '../diffusion/timestep-sampler.js';
+import type { Precision } from '../models/precision.js';
 
 export type NoiseSchedule = 'linear' | 'cosine' | 'quadratic' | 'sigmoid';
 export type MeanTypeName = 'epsilon' | 'start_x' | 'v' | 'previous_x';
@@ -80,6 +81,11 @@ export interface RunConfig {
   seed: number;
   /** Stop (default) or skip the step when the loss is not finite. */
   onNan: 'stop' | 'skip';
+  /**
+   * Compute precision: 'bf16' runs convolutions and activations in bfloat16 with float32 master
+   * weights, norms and loss; 'auto' (default) picks bf16 on CPUs with AVX512-BF16/AMX.
+   */
+  precision: Precision;
 }
 
 export interface TrainConfig {
@@ -143,6 +149,7 @@ export function defaultConfig(): TrainConfig {
       keepCheckpoints: 3,
       seed: 0,
       onNan: 'stop',
+      precision: 'auto',
     },
   };
 }

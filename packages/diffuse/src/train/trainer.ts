@@ -11,6 +11,7 @@ import { DataError, firstLine } from '../io/errors.js';
 import type { TrainConfig } from './config.js';
 import { saveCheckpoint, CheckpointError, CHECKPOINT_FORMAT, MISMATCHED, type CheckpointContents, type TrainState } from './checkpoint.js';
 import { EMA } from './ema.js';
+import { computeDtypeFor } from '../models/precision.js';
 import { asModelFn, createDiffusion, createUNet } from './factory.js';
 import { RunningMeans } from './metrics.js';
 
@@ -93,6 +94,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const device = opts.device ?? 'cpu';
   const model = torch.tidy(() => createUNet(cfg));
   if (device !== 'cpu') model.to(device);
+  torch.nn.setComputeDtype(model, computeDtypeFor(cfg.run.precision, device));
   const diffusion = createDiffusion(cfg.diffusion);
   const modelFn = asModelFn(model);
   const sampler: ScheduleSampler = createNamedScheduleSampler(cfg.optim.scheduleSampler, diffusion);

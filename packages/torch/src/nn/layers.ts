@@ -5,6 +5,7 @@ import type { Generator } from '../random.js';
 import type { Tensor } from '../tensor.js';
 import { defaultLayerInit_, normal_ } from './init.js';
 import { Module } from './module.js';
+import { castedCall, useComputeDType, type ComputeDType, type HasComputeDType } from './precision.js';
 
 type Pair = number | [number, number];
 
@@ -32,11 +33,12 @@ export interface Conv2dOptions {
   generator?: Generator;
 }
 
-/** 2-D convolution over (B, C, H, W). */
-export class Conv2d extends Module {
+/** 2-D convolution over (B, C, H, W); `computeDtype` 'bfloat16' runs it in mixed precision. */
+export class Conv2d extends Module implements HasComputeDType {
   readonly weight: Tensor; // (out, in/groups, kH, kW)
   readonly bias: Tensor | null;
   readonly options: Required<Omit<Conv2dOptions, 'bias' | 'generator'>>;
+  computeDtype: ComputeDType = 'float32';
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, o: Conv2dOptions = {}) {
     super();
     const [kh, kw] = typeof kernelSize === 'number' ? [kernelSize, kernelSize] : kernelSize;
@@ -50,14 +52,18 @@ export class Conv2d extends Module {
     defaultLayerInit_(this.weight, this.bias, o.generator);
   }
   forward(x: Tensor): Tensor {
+    if (useComputeDType(this, x, this.weight)) {
+      return castedCall(x, this.weight, this.bias, this.computeDtype, (xl, w, b) => F.conv2d(xl, w, b, this.options));
+    }
     return F.conv2d(x, this.weight, this.bias, this.options);
   }
 }
 
-/** 1-D convolution over (B, C, L). */
-export class Conv1d extends Module {
+/** 1-D convolution over (B, C, L); `computeDtype` 'bfloat16' runs it in mixed precision. */
+export class Conv1d extends Module implements HasComputeDType {
   readonly weight: Tensor; // (out, in/groups, k)
   readonly bias: Tensor | null;
+  computeDtype: ComputeDType = 'float32';
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
@@ -74,6 +80,9 @@ export class Conv1d extends Module {
     defaultLayerInit_(this.weight, this.bias, o.generator);
   }
   forward(x: Tensor): Tensor {
+    if (useComputeDType(this, x, this.weight)) {
+      return castedCall(x, this.weight, this.bias, this.computeDtype, (xl, w, b) => F.conv1d(xl, w, b, this.o));
+    }
     return F.conv1d(x, this.weight, this.bias, this.o);
   }
 }

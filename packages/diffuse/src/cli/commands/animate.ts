@@ -6,7 +6,7 @@ import { makeGrid } from '../../io/grid.js';
 import type { RawImage } from '../../io/raw-image.js';
 import { generateFrames } from '../../pipeline/generate.js';
 import { UsageError } from '../args.js';
-import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
+import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { loadSamplingPipeline, SAMPLING_FLAGS } from './sample.js';
 
@@ -23,6 +23,7 @@ export const command: Command = {
       { key: 'scale', type: 'int', min: 1, max: 16, help: 'pixel upscaling of each frame', defaultText: '2' },
       { key: 'out', type: 'string', help: 'output .gif file' },
       THREADS_FLAG,
+      PRECISION_FLAG,
       DEVICE_FLAG,
     ],
   },

@@ -6,7 +6,8 @@ import { loadPipeline } from '../../pipeline/load.js';
 import { createDiffusion } from '../../train/factory.js';
 import type { FlagSpec } from '../args.js';
 import { UsageError } from '../args.js';
-import { applyMachineFlags, THREADS_FLAG } from '../common-flags.js';
+import type { Precision } from '../../models/precision.js';
+import { applyMachineFlags, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { emaOption } from './sample.js';
@@ -21,6 +22,7 @@ const FLAGS: FlagSpec[] = [
   { key: 'seed', type: 'int', min: 0, help: 'seed of the noise draws', defaultText: '0' },
   { key: 'json', type: 'bool', help: 'print the results as JSON on stdout', group: 'Output' },
   THREADS_FLAG,
+  PRECISION_FLAG,
 ];
 
 /** The breakdown as lines for the terminal. */
@@ -48,7 +50,7 @@ export const command: Command = {
     const f = args.flags;
     applyMachineFlags(f);
     if (f.checkpoint === undefined) throw new UsageError("'diffuse nll' needs --checkpoint (a training output folder, or 'digits-cpu' for the shipped model)");
-    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema) });
+    const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), precision: f.precision as Precision | undefined });
     const { config } = pipe;
     const data = (f.data as string | undefined) ?? config.run.data;
     const images = await openImageSet(data, { size: config.model.imageSize, channels: config.model.channels as 1 | 3 });

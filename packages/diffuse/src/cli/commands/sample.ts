@@ -8,7 +8,8 @@ import { writePng } from '../../io/png.js';
 import { generateImages } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
-import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
+import type { Precision } from '../../models/precision.js';
+import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 
@@ -37,7 +38,7 @@ export function emaOption(v: FlagValue | undefined): number | 'none' | undefined
  * command that samples.
  */
 export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
-  const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device });
+  const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
   const classes = f.class as number[] | undefined;
   const k = pipe.config.model.numClasses;
   if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
@@ -57,6 +58,7 @@ export const command: Command = {
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
       { key: 'out', type: 'string', help: 'output folder' },
       THREADS_FLAG,
+      PRECISION_FLAG,
       DEVICE_FLAG,
     ],
   },

@@ -1,0 +1,90 @@
+// Mixed precision pieces: layout_cast's gradient layout, bfloat16 convolutions against float32,
+// setComputeDtype, and the operator profiler's counts.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+
+import * as torch from '../src/index.js';
+
+function relErr(a: torch.Tensor, b: torch.Tensor): number {
+  return (a.to('float32').sub(b.to('float32')).abs().max().item() as number) / (b.to('float32').abs().max().item() as number);
+}
+
+test('layoutCast changes dtype and layout in one op, and its gradient returns in the input dtype and layout', () => {
+  torch.tidy(() => {
+    torch.manualSeed(0);
+    const x = torch.randn([2, 3, 4, 5]).requiresGrad_(); // (B, C, H, W) float32, contiguous
+    const y = torch.nn.layoutCast(x, 'bfloat16', true);
+    assert.equal(y.dtype, 'bfloat16');
+    assert.equal(y.isContiguous(), false);
+    assert.equal(y.isContiguous('channelsLast'), true);
+    assert.deepEqual(y.toArray(), x.to('bfloat16').toArray()); // same values, same rounding as aten::to
+    const w = torch.randn([2, 3, 4, 5]);
+    y.to('float32').mul(w).sum().backward();
+    assert.equal(x.grad!.dtype, 'float32');
+    assert.equal(x.grad!.isContiguous(), true, 'the gradient comes back NCHW, as x is');
+    assert.deepEqual(x.grad!.toArray(), w.to('bfloat16').to('float32').toArray());
+    // And the other way round: a channels-last bfloat16 input gets a channels-last bfloat16 gradient.
+    const z = torch.randn([2, 3, 4, 5]).to('bfloat16').contiguous('channelsLast').requiresGrad_();
+    torch.nn.layoutCast(z, 'float32', false).sum().backward();
+    assert.equal(z.grad!.dtype, 'bfloat16');
+    assert.equal(z.grad!.isContiguous('channelsLast') && !z.grad!.isContiguous(), true);
+    assert.throws(() => torch.nn.layoutCast(torch.zeros([3, 4]), 'bfloat16', true), (e: Error) => /channels-last needs a 4-d tensor/.test(e.message));
+  });
+});
+
+test('Conv2d and Conv1d with computeDtype bfloat16 stay within bfloat16 rounding of float32, with float32 gradients', () => {
+  torch.tidy(() => {
+    torch.manualSeed(1);
+    for (const [conv, shape] of [
+      [new torch.nn.Conv2d(16, 32, 3, { padding: 1 }), [4, 16, 12, 12]],
+      [new torch.nn.Conv1d(16, 48, 1), [4, 16, 30]],
+    ] as const) {
+      const x = torch.randn([...shape]);
+      const ref = conv.forward(x); // float32
+      const g = torch.randn(ref.shape);
+      ref.mul(g).sum().backward();
+      const [refW, refB] = [conv.weight.grad!.clone(), conv.bias!.grad!.clone()];
+      conv.zeroGrad();
+      assert.equal(torch.nn.setComputeDtype(conv, 'bfloat16'), 1);
+      const y = conv.forward(x);
+      assert.equal(y.dtype, 'float32', 'a float32 input gets a float32 output');
+      assert.ok(relErr(y, ref) < 2e-2, `output error ${relErr(y, ref)}`);
+      y.mul(g).sum().backward();
+      assert.equal(conv.weight.grad!.dtype, 'float32');
+      assert.ok(relErr(conv.weight.grad!, refW) < 2e-2, `weight grad error ${relErr(conv.weight.grad!, refW)}`);
+      assert.ok(relErr(conv.bias!.grad!, refB) < 2e-2);
+      const low = conv.forward(x.to('bfloat16'));
+      assert.equal(low.dtype, 'bfloat16', 'a bfloat16 input stays bfloat16 (no cast back)');
+      torch.nn.setComputeDtype(conv, 'float32');
+      assert.equal(conv.forward(x).sub(ref).abs().max().item(), 0, 'float32 again is the plain conv');
+    }
+  });
+});
+
+test('profile counts operator calls and splits self from total time', () => {
+  torch.tidy(() => {
+    const a = torch.randn([64, 64]);
+    const { result, ops } = torch.profile(() => {
+      let s = a;
+      for (let i = 0; i < 7; i++) s = s.add(a);
+      return s.matmul(a);
+    }, { clock: 'cpu' });
+    assert.deepEqual(result.shape, [64, 64]);
+    const add = ops.find((o) => o.name === 'aten::add');
+    assert.equal(add?.calls, 7);
+    for (const o of ops) assert.ok(o.selfMs <= o.totalMs + 1e-9 && o.selfMs >= -1e-9, o.name);
+    assert.ok(torch.formatProfile(ops).includes('aten::add'));
+    assert.deepEqual(torch.profile(() => 1).ops, [], 'nothing recorded once stopped, nothing in an empty region');
+  });
+});
+
+test('cpuHasNativeBf16 agrees with /proc/cpuinfo', () => {
+  let flags: string[] = [];
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+  } catch {
+    // not Linux: the function must say false
+  }
+  assert.equal(torch.cpuHasNativeBf16(), flags.includes('avx512_bf16') || flags.includes('amx_bf16'));
+});
