@@ -20,8 +20,8 @@ export function qkvAttention(qkv: Tensor, numHeads: number, newOrder: boolean): 
   return qkvAttentionEager(qkv, numHeads, newOrder);
 }
 
-/** qkvAttention composed of eager ops: the reference for the fused kernel, and the path off the CPU. */
-export function qkvAttentionEager(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
+/** qkvAttention composed of eager ops: the path off the CPU (and for float64). */
+function qkvAttentionEager(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
   return torch.tidy(() => {
     const [b, width, length] = qkv.shape as [number, number, number];
     const ch = width / (3 * numHeads);

@@ -86,5 +86,6 @@ function isChannelsLast(x: Tensor): boolean {
 
 /** Whether a call should take the mixed path: a lower compute dtype, on the CPU, from float tensors. */
 export function useComputeDType(m: HasComputeDType, x: Tensor, weight: Tensor): boolean {
-  return m.computeDtype !== weight.dtype && weight.device === 'cpu' && weight.dtype === 'float32';
+  const fromFloat = x.dtype === 'float32' || x.dtype === m.computeDtype;
+  return m.computeDtype !== weight.dtype && weight.device === 'cpu' && weight.dtype === 'float32' && fromFloat;
 }
