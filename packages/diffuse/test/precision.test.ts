@@ -55,6 +55,11 @@ test('a bfloat16 UNet (channels-last inside) matches its float32 self within bfl
       const e = (lowGrads[i]!.sub(refGrads[i]!).abs().max().item() as number) / scale;
       assert.ok(e < 2e-2, `gradient of ${model.namedParameters()[i]![0]}: error ${e} of the largest gradient`);
     });
+    // The model's own property sets the whole tree too (its convolutions included).
+    torch.nn.setComputeDtype(model, 'float32');
+    model.computeDtype = 'bfloat16';
+    const [viaProperty] = run();
+    assert.equal(viaProperty.sub(low).abs().max().item(), 0, 'model.computeDtype = bfloat16 equals nn.setComputeDtype');
     torch.nn.setComputeDtype(model, 'float32');
     const [again] = run();
     assert.equal(again.sub(ref).abs().max().item(), 0, 'float32 again gives the float32 result exactly');

@@ -1,11 +1,12 @@
-// Flags every heavy command shares: threads and device.
+// Flags every heavy command shares: threads, precision and device.
 import * as torch from '@diffuse/torch';
 
+import { PRECISIONS } from '../models/precision.js';
 import { UsageError, type FlagSpec, type FlagValue } from './args.js';
 
 export const THREADS_FLAG: FlagSpec = { key: 'threads', type: 'int', min: 1, max: 1024, help: 'CPU threads for libtorch (default: all cores)', group: 'Machine' };
 export const PRECISION_HELP = "compute precision: bf16 = bfloat16 convolutions and activations with float32 weights, norms and loss; auto = bf16 on CPUs with AVX512-BF16/AMX, else fp32";
-export const PRECISION_FLAG: FlagSpec = { key: 'precision', type: 'string', choices: ['auto', 'fp32', 'bf16'], help: PRECISION_HELP, defaultText: 'auto', group: 'Machine' };
+export const PRECISION_FLAG: FlagSpec = { key: 'precision', type: 'string', choices: PRECISIONS, help: PRECISION_HELP, defaultText: 'auto', group: 'Machine' };
 export const DEVICE_FLAG: FlagSpec = { key: 'device', type: 'string', choices: ['cpu', 'cuda'], help: 'where to run', defaultText: 'cpu' };
 
 /** Applies --threads and checks --device; returns the device. */

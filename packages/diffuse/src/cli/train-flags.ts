@@ -2,6 +2,7 @@
 // parsed flags to a (partial) config.
 import type { DeepPartial, TrainConfig } from '../train/config.js';
 import type { FlagSpec, FlagValue } from './args.js';
+import { PRECISIONS } from '../models/precision.js';
 import { PRECISION_HELP } from './common-flags.js';
 
 type Section = keyof TrainConfig;
@@ -64,7 +65,7 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { section: R, key: 'keepCheckpoints', type: 'int', min: 0, help: 'keep the last K checkpoints (0 = all)' },
   { section: R, key: 'seed', type: 'int', min: 0, help: 'random seed' },
   { section: R, key: 'onNan', type: 'string', choices: ['stop', 'skip'], help: 'on a non-finite loss: stop, or skip the step and count it' },
-  { section: R, key: 'precision', type: 'string', choices: ['auto', 'fp32', 'bf16'], help: PRECISION_HELP, group: 'Machine' },
+  { section: R, key: 'precision', type: 'string', choices: PRECISIONS, help: PRECISION_HELP, group: 'Machine' },
 ];
 
 /** Moves parsed flag values into their config sections. */

@@ -15,7 +15,7 @@ import { normAct, type ComputeDtype } from './norm-act.js';
  * @returns (B, H·C, T).
  */
 export function qkvAttention(qkv: Tensor, numHeads: number, newOrder: boolean): Tensor {
-  // The fused kernel is the same computation in float32 (tested against this composition).
+  // The fused kernel computes the same in float32 (tested against PyTorch's eager attention).
   if (torch.packedAttentionSupported(qkv)) return torch.packedAttention(qkv, numHeads, newOrder ? 'per-kind' : 'per-head');
   return qkvAttentionEager(qkv, numHeads, newOrder);
 }
@@ -95,7 +95,7 @@ export class AttentionBlock extends nn.Module {
       const h = this.projOut.forward(qkvAttention(qkv, this.numHeads, this.useNewAttentionOrder)); // (B, C, T)
       const out = flat.add(h).reshape([b, c, ...spatial]); // (B, C, H, W)
       // Hand channels-last back to a channels-last model (its convs and norms run in that layout).
-      return x.ndim === 4 && !x.isContiguous() && x.isContiguous('channelsLast') ? out.contiguous('channelsLast') : out;
+      return nn.isChannelsLast(x) ? out.contiguous('channelsLast') : out;
     });
   }
 }

@@ -41,15 +41,15 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   /**
    * 'bfloat16': mixed precision. Activations flow in bfloat16 between convolutions that run in
    * bfloat16 (accumulating in float32); norms, attention softmax and the output are computed in
-   * float32, and the weights stay float32 masters. Setting it sets every block's too; set the
-   * convolutions' with nn.setComputeDtype(model, dtype), which sets this as well.
+   * float32, and the weights stay float32 masters. Setting it sets the whole tree (blocks and
+   * convolutions), as nn.setComputeDtype(model, dtype) does.
    */
   get computeDtype(): ComputeDtype {
     return this.computeDtypeValue;
   }
   set computeDtype(d: ComputeDtype) {
     this.computeDtypeValue = d;
-    for (const m of this.modules()) if (m instanceof ResBlock || m instanceof AttentionBlock) m.computeDtype = d;
+    for (const child of this.children()) nn.setComputeDtype(child, d);
   }
 
   constructor(options: UNetOptions = {}) {
@@ -152,7 +152,7 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
         emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
       }
       const skips: Tensor[] = [];
-      const low = this.computeDtype !== 'float32' && x.device === 'cpu';
+      const low = this.computeDtype !== 'float32';
       let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
       for (const block of this.inputBlocks) {
         hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)

@@ -7,4 +7,4 @@ export * from './resample.js';
 export * from './attention.js';
 export { checkpointCall, checkpointed, isCheckpointed, type CheckpointOutput, type CheckpointableModule } from './checkpoint.js';
 export * as init from './init.js';
-export { setComputeDtype, castedCall, layoutCast, type ComputeDType, type HasComputeDType } from './precision.js';
+export { setComputeDtype, castedCall, layoutCast, isChannelsLast, type ComputeDType, type HasComputeDType } from './precision.js';

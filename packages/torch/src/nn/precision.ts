@@ -80,12 +80,13 @@ export function layoutCast(x: Tensor, dtype: DType, channelsLast: boolean): Tens
   return call('diffuse::layout_cast', [x, dtype, channelsLast]);
 }
 
-function isChannelsLast(x: Tensor): boolean {
+/** Whether x is a 4-d tensor laid out channels-last (NHWC in memory) and not also plain contiguous. */
+export function isChannelsLast(x: Tensor): boolean {
   return x.ndim === 4 && x.isContiguous('channelsLast') && !x.isContiguous();
 }
 
-/** Whether a call should take the mixed path: a lower compute dtype, on the CPU, from float tensors. */
+/** Whether a call should take the mixed path: a lower compute dtype than the float32 weights, from float32 or already-low input. */
 export function useComputeDType(m: HasComputeDType, x: Tensor, weight: Tensor): boolean {
   const fromFloat = x.dtype === 'float32' || x.dtype === m.computeDtype;
-  return m.computeDtype !== weight.dtype && weight.device === 'cpu' && weight.dtype === 'float32' && fromFloat;
+  return m.computeDtype !== weight.dtype && weight.dtype === 'float32' && fromFloat;
 }
