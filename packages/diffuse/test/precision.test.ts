@@ -2,7 +2,9 @@
 // CPU computes it natively; a bfloat16 UNet stays within bfloat16 rounding of its float32 self in
 // output and parameter gradients, and keeps float32 master weights.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import * as torch from '@diffuse/torch';
 import { computeDtypeFor, createModel, resolveConfig } from '../src/index.js';
 import { flagsToConfig } from '../src/cli/train-flags.js';
@@ -20,6 +22,14 @@ test('computeDtypeFor: fp32 and bf16 as asked; auto = bfloat16 on a CPU with nat
   assert.equal(computeDtypeFor('auto', 'cuda'), 'float32');
   assert.deepEqual(flagsToConfig({ precision: 'bf16' }), { run: { precision: 'bf16' } });
   assert.equal(resolveConfig('ref-28').run.precision, 'auto');
+});
+
+test('auto is float32 where oneDNN is limited below native bfloat16 (DNNL_MAX_CPU_ISA=AVX2), whatever the CPU', () => {
+  const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const code = `import { computeDtypeFor } from ${JSON.stringify(index)}; console.log(computeDtypeFor('auto'));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, DNNL_MAX_CPU_ISA: 'AVX2' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'float32');
 });
 
 test('a bfloat16 UNet (channels-last inside) matches its float32 self within bfloat16 rounding, gradients float32', () => {
