@@ -19,6 +19,8 @@ const ONEDNN_ISAS: Record<number, string> = {
 };
 /** The bit of native bfloat16 arithmetic: in avx512_core_bf16 and avx512_core_amx only. */
 const ONEDNN_BF16_BIT = 0x80;
+/** The bit of AVX-512 (F, BW, VL, DQ): oneDNN's bfloat16 kernels start there, emulated below BF16. */
+const ONEDNN_AVX512_CORE_BIT = 0x20;
 
 /** The CPU and the instruction sets libtorch's kernels run on, after any limit set in the environment. */
 export interface CpuInfo {
@@ -30,6 +32,11 @@ export interface CpuInfo {
   atenCapability: 'avx512' | 'avx2' | 'default';
   /** Whether bfloat16 runs natively (AVX512-BF16 or AMX) on the instruction set oneDNN uses. */
   nativeBf16: boolean;
+  /**
+   * Whether oneDNN has bfloat16 convolutions at all: natively, or emulated on AVX-512. Below that
+   * (AVX2) a bfloat16 convolution fails in oneDNN or falls to a slow reference path.
+   */
+  bf16Kernels: boolean;
 }
 
 let cached: CpuInfo | undefined;
@@ -64,8 +71,9 @@ export function cpuInfo(): CpuInfo {
     const { model, flags } = procCpuinfo();
     const isa = native.onednnEffectiveIsa();
     const nativeBf16 = isa !== null ? (isa & ONEDNN_BF16_BIT) !== 0 : flags.has('amx_bf16') || flags.has('avx512_bf16');
+    const bf16Kernels = isa !== null ? (isa & ONEDNN_AVX512_CORE_BIT) !== 0 : flags.has('avx512bw');
     const onednnIsa = isa === null ? null : (ONEDNN_ISAS[isa] ?? `0x${isa.toString(16)}`);
-    cached = { model, onednnIsa, atenCapability: atenCapability(flags), nativeBf16 };
+    cached = { model, onednnIsa, atenCapability: atenCapability(flags), nativeBf16, bf16Kernels };
   }
   return cached;
 }

@@ -100,7 +100,7 @@ function cpuInfoUnder(env: Record<string, string>): torch.CpuInfo {
   return JSON.parse(r.stdout) as torch.CpuInfo;
 }
 
-test('cpuHasNativeBf16 agrees with /proc/cpuinfo where nothing limits oneDNN, and is false where DNNL_MAX_CPU_ISA does', () => {
+test('cpuHasNativeBf16 agrees with /proc/cpuinfo where nothing limits oneDNN, and is false where DNNL_MAX_CPU_ISA does; bfloat16 kernels need AVX-512', () => {
   const flags = cpuFlags();
   const bf16 = flags.has('avx512_bf16') || flags.has('amx_bf16');
   const free = cpuInfoUnder({});
@@ -111,10 +111,10 @@ test('cpuHasNativeBf16 agrees with /proc/cpuinfo where nothing limits oneDNN, an
   // The emulated CPUs of docs/performance.md: oneDNN reports the lowered set, and bfloat16 is not native there.
   if (free.onednnIsa !== null && flags.has('avx2')) {
     const avx2 = cpuInfoUnder({ DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' });
-    assert.deepEqual([avx2.onednnIsa, avx2.atenCapability, avx2.nativeBf16], ['avx2', 'avx2', false]);
+    assert.deepEqual([avx2.onednnIsa, avx2.atenCapability, avx2.nativeBf16, avx2.bf16Kernels], ['avx2', 'avx2', false, false]);
     if (flags.has('avx512bw')) {
       const core = cpuInfoUnder({ DNNL_MAX_CPU_ISA: 'AVX512_CORE' });
-      assert.deepEqual([core.onednnIsa, core.nativeBf16], ['avx512_core', false]);
+      assert.deepEqual([core.onednnIsa, core.nativeBf16, core.bf16Kernels], ['avx512_core', false, true], 'bfloat16 emulated on AVX-512');
     }
   }
 });

@@ -1,5 +1,6 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
 import { DataError, DiskFullError, isDiskFull } from '../io/errors.js';
+import { PrecisionError } from '../models/precision.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { ModelConfigError } from '../train/factory.js';
 import { TrainingError } from '../train/trainer.js';
@@ -12,6 +13,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof CheckpointError ||
     e instanceof TrainingError ||
     e instanceof ModelConfigError ||
+    e instanceof PrecisionError ||
     e instanceof DiskFullError ||
     // File system errors on paths the user named (missing input, no permission, disk full).
     (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && ['ENOENT', 'EACCES', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EROFS', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code!))
