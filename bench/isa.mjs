@@ -22,8 +22,7 @@ const SETTINGS = [
   { name: 'this CPU', env: {}, precision: 'fp32' },
   { name: 'AVX-512 without BF16', env: { DNNL_MAX_CPU_ISA: 'AVX512_CORE', ATEN_CPU_CAPABILITY: 'avx512' }, precision: 'auto' },
   { name: 'AVX-512 without BF16', env: { DNNL_MAX_CPU_ISA: 'AVX512_CORE', ATEN_CPU_CAPABILITY: 'avx512' }, precision: 'bf16' },
-  { name: 'AVX2', env: { DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' }, precision: 'auto' },
-  { name: 'AVX2', env: { DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' }, precision: 'bf16' },
+  { name: 'AVX2', env: { DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' }, precision: 'auto' }, // bf16 is refused there
 ];
 
 function option(name, fallback) {
