@@ -15,9 +15,11 @@ import type { Tensor } from '@diffuse/torch';
 import { ModelMeanType, ModelVarType, type ModelFn } from '../src/diffusion/enums.js';
 import {
   DiscreteSigmas,
+  runToEnd,
   sample,
   sampleProgressive,
   solverSigmas,
+  uniPc,
   type DiffusionModelSpec,
   type SampleOptions,
   type SamplerName,
@@ -200,4 +202,23 @@ test('classifier-free guidance samples the guided Gaussian exactly (every new so
     assert.ok(e < 2e-2, `${sampler}: guided error ${e}`);
   }
   torch.dispose([y, muGuided]);
+});
+
+test("UniPC's predictor alone is DPM-Solver++(2M) at p = 2 and (3M) at p = 3", () => {
+  // Two independent derivations: UniP-p's coefficients solve R a = b built from the φ-function
+  // recursion of the UniPC code; 2M and 3M integrate the Taylor polynomial directly. With B(h) =
+  // e^{−h} − 1, UniP-2's a_1 = 1/2 is exactly Algorithm 2's D_i, and UniP-3's solved system is
+  // the exact quadratic integral — so this also checks 3M's c2 (docs/samplers.md).
+  const spec = gaussianSpec(COSINE);
+  const ctx = { spec, modelKwargs: {} };
+  for (const [p, sampler] of [[2, 'dpmpp-2m'], [3, 'dpmpp-3m']] as const) {
+    for (const grid of [{ steps: 12, sigmaMax: 80 }, { steps: 7, spacing: 'trailing' as const, denoiseFinal: false }]) {
+      const a = runToEnd(uniPc(ctx, { ...grid, order: p, variant: 'bh2', disableCorrector: true }), Z);
+      const b = sample(spec, Z.shape, { sampler, ...grid, noise: Z });
+      // float64; the two formulas round differently: ~1e-16 relative, times the start scale √(1+σ_0²) ≤ 1e2.
+      const d = torch.tidy(() => a.sub(b).abs().max().item());
+      assert.ok(d < 1e-10, `UniP-${p} vs ${sampler} ${JSON.stringify(grid)}: ${d}`);
+      torch.dispose([a, b]);
+    }
+  }
 });

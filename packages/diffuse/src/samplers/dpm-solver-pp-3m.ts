@@ -10,8 +10,8 @@
 // (−(φ_2/h − 1/2) = c2/2), which with D2 ≈ h² x_θ''/2 leaves the x_θ'' term half-integrated and
 // the solver second order (measured 2.20 at 40 → 80 steps on the closed form of
 // test/samplers-order.test.ts, against 4.08 with c2; docs/samplers.md). The first two steps
-// have too little history (orders 1 and 2, with c0 and c1) and the final step into σ = 0, where
-// h = ∞, returns x_θ itself, as in DPM-Solver++(2M).
+// have too little history (orders 1 and 2) and the final step into σ = 0, where
+// h = ∞, returns x_θ itself, as in DPM-Solver++(2M); the second-order warm-up step is 2M's.
 import type { Tensor } from '@diffuse/torch';
 import type { SamplerContext, SamplerRun, StepResult } from './types.js';
 import { DenoisedHistory, lambdas, veRun, veSetup, type VeOptions } from './ve-run.js';
@@ -46,7 +46,6 @@ export function dpmSolverPlusPlus3M(ctx: SamplerContext, options: VeOptions = {}
           const { denoised: m1, lambda: lambda1 } = history.get(0);
           const r0 = (lambda[i]! - lambda1) / h;
           const d10 = m0.sub(m1).div(r0); // (B, C, H, W)
-          const c1 = (h + em1) / h;
           if (history.length >= 2) {
             // 4. With m2: D1_1 = (m1 − m2)/r1, r1 = h_1/h; the divided differences
             //    D1 = D1_0 + r0/(r0+r1) (D1_0 − D1_1) (h x_θ' to second order) and
@@ -56,10 +55,13 @@ export function dpmSolverPlusPlus3M(ctx: SamplerContext, options: VeOptions = {}
             const diff = d10.sub(m1.sub(m2).div(r1)); // D1_0 − D1_1 (B, C, H, W)
             const d1 = d10.add(diff.mul(r0 / (r0 + r1))); // (B, C, H, W)
             const d2 = diff.div(r0 + r1); // (B, C, H, W)
+            const c1 = (h + em1) / h;
             const c2 = (h * h - 2 * h - 2 * em1) / (h * h);
             next = next.add(d1.mul(c1)).add(d2.mul(c2)); // (B, C, H, W)
           } else {
-            next = next.add(d10.mul(c1)); // (B, C, H, W), the second-order warm-up step
+            // 4'. The warm-up step with one previous point: DPM-Solver++(2M)'s D_i (Algorithm 2),
+            //     c0 (m0 + D1_0/2), as the official code and diffusers ("midpoint") take it.
+            next = next.add(d10.mul(-em1 / 2)); // (B, C, H, W)
           }
         }
       }

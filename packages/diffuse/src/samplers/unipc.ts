@@ -11,6 +11,7 @@
 // official code), and B(h) = −h ("bh1") or e^{−h} − 1 ("bh2"). The predictor at p = 2 uses a_1 = 1/2
 // (the paper's choice); the corrector adds the new evaluation m_t as r = 1, D_t = m_t − m0.
 // The first steps warm up with the orders the history allows; the step into σ = 0 returns x_θ.
+// The predictor alone (disableCorrector) with bh2 is DPM-Solver++(2M) at p = 2 and (3M) at p = 3.
 import type { Tensor } from '@diffuse/torch';
 import type { SamplerContext, SamplerRun, StepResult } from './types.js';
 import { DenoisedHistory, lambdas, veRun, veSetup, type VeOptions } from './ve-run.js';
