@@ -3,7 +3,8 @@
 // final-step choices.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DiscreteSigmas, samplerTimesteps, sigmaBounds, solverSigmas, timestepRange } from '../src/samplers/index.js';
+import { ModelMeanType, ModelVarType } from '../src/diffusion/enums.js';
+import { DiscreteSigmas, sample, samplerTimesteps, sigmaBounds, solverSigmas, timestepRange } from '../src/samplers/index.js';
 import { cosineAlphasCumprod, linearAlphasCumprod } from './samplers-toy.js';
 
 const close = (a: number, b: number, tol = 1e-12): boolean => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -113,4 +114,9 @@ test('bad clamps are refused', () => {
   // A clamp beyond the model's range is the model's range.
   assert.deepEqual(sigmaBounds(LINEAR, { sigmaMin: 1e-9, sigmaMax: 1e9 }), [LINEAR.sigmaMin, LINEAR.sigmaMax]);
   assert.throws(() => solverSigmas(LINEAR, 3, { spacing: 'bogus' as 'logsnr' }, 'logsnr'), /unknown spacing 'bogus'/);
+  // Through sample(): DDIM checks the clamp too, and the timestep samplers refuse σ grids.
+  const spec = { model: () => { throw new Error('not called'); }, alphasCumprod: linearAlphasCumprod(T), meanType: ModelMeanType.EPSILON, varType: ModelVarType.FIXED_SMALL, rescaleTimesteps: false };
+  assert.throws(() => sample(spec, [1, 2, 1, 1], { sampler: 'ddim', sigmaMin: -1 }), /sigmaMin must be a finite number > 0/);
+  assert.throws(() => sample(spec, [1, 2, 1, 1], { sampler: 'ddpm', spacing: 'karras' }), /ddpm visits training timesteps/);
+  assert.throws(() => sample(spec, [1, 2, 1, 1], { sampler: 'unipc-bh2', order: 4 }), /order must be 1, 2 or 3/);
 });

@@ -45,11 +45,12 @@ export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun
   const { spec, modelKwargs, generator, classifier } = ctx;
   const ac = spec.alphasCumprod;
   const sched = new DiscreteSigmas(ac);
+  const [sigmaLo] = sigmaBounds(sched, options); // checks the clamp
   const range = timestepRange(sched.sigmas, options.sigmaMin, options.sigmaMax);
   const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, range[1] - range[0] + 1), options.spacing, range);
   const N = timesteps.length;
   // ᾱ after the last step: 1 (x̂_0), or that of the lowest level σ_lo = max(σ(0), σ_min).
-  const alphaBarEnd = options.denoiseFinal ?? true ? 1 : 1 / (1 + sigmaBounds(sched, options)[0] ** 2);
+  const alphaBarEnd = options.denoiseFinal ?? true ? 1 : 1 / (1 + sigmaLo ** 2);
   const eta = options.eta ?? 0;
   if (!(eta >= 0)) throw new RangeError(`DDIM: eta must be ≥ 0, got ${eta}`);
 

@@ -20,7 +20,7 @@ export interface VeSetup {
   sigmas: Float64Array;
   /** D(x, σ), one model evaluation a call. */
   denoise: KarrasDenoiser;
-  /** The model's discrete sigmas (for intermediate levels: σ of a fractional timestep). */
+  /** The model's discrete sigmas. */
   sched: DiscreteSigmas;
 }
 
