@@ -7,12 +7,21 @@ import { sample, sampleProgressive, type SampleOptions, type SamplerName } from 
 import type { Guidance } from '../guidance/index.js';
 import type { Pipeline } from './load.js';
 
-export interface GenerateOptions {
-  n: number;
-  batchSize?: number;
+/** The sampler and its settings (see SampleOptions). */
+export interface SamplerChoice {
   sampler?: SamplerName;
   steps?: number;
   eta?: number;
+  spacing?: SampleOptions['spacing'];
+  sigmaMin?: number;
+  sigmaMax?: number;
+  denoiseFinal?: boolean;
+  order?: number;
+}
+
+export interface GenerateOptions extends SamplerChoice {
+  n: number;
+  batchSize?: number;
   /** Classifier-free guidance scale (class-conditional models; 1 = none). */
   guidance?: number;
   /** Class labels to cycle through (class-conditional models); default all classes in turn. */
@@ -54,6 +63,11 @@ function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Gen
     sampler: o.sampler ?? 'ddim',
     steps: o.steps,
     eta: o.eta,
+    spacing: o.spacing,
+    sigmaMin: o.sigmaMin,
+    sigmaMax: o.sigmaMax,
+    denoiseFinal: o.denoiseFinal,
+    order: o.order,
     generator,
     device: pipe.device,
     modelKwargs: y ? { y } : {},

@@ -4,9 +4,11 @@
 import type { Tensor } from '@diffuse/torch';
 import type { ModelKwargs } from '../diffusion/enums.js';
 import { predict, type DiffusionModelSpec } from './denoiser.js';
+import { sigmaBounds } from './grids.js';
 import { runToEnd } from './loop.js';
 import { gaussianLike } from './noise.js';
-import { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
+import { DiscreteSigmas } from './sigmas.js';
+import { samplerTimesteps, timestepRange, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
 /** DDIM options. */
@@ -17,6 +19,15 @@ export interface DdimOptions {
   eta?: number;
   /** The subsequence τ (default 'uniform': τ spans 0..T−1). */
   spacing?: TimestepSpacing;
+  /** Keep only timesteps with σ_t ≥ σ_min (σ = √((1−ᾱ)/ᾱ)); the run then ends at max(σ(0), σ_min). */
+  sigmaMin?: number;
+  /** Keep only timesteps with σ_t ≤ σ_max (the first step starts below it). */
+  sigmaMax?: number;
+  /**
+   * The last step goes to ᾱ = 1 and returns x̂_0 (default true; diffusers' set_alpha_to_one), or
+   * to the lowest level ᾱ(σ_lo) (ᾱ_0 without a clamp) and returns that x_t.
+   */
+  denoiseFinal?: boolean;
 }
 
 /** x_prev = √ᾱ_prev x̂_0 + √(1−ᾱ_prev−σ²) ε̂ (eq. 12 without its noise term). */
@@ -33,8 +44,13 @@ function ddimMean(x0: Tensor, eps: Tensor, alphaBarPrev: number, sigma: number):
 export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun {
   const { spec, modelKwargs, generator, classifier } = ctx;
   const ac = spec.alphasCumprod;
-  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
+  const sched = new DiscreteSigmas(ac);
+  const [sigmaLo] = sigmaBounds(sched, options); // checks the clamp
+  const range = timestepRange(sched.sigmas, options.sigmaMin, options.sigmaMax);
+  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, range[1] - range[0] + 1), options.spacing, range);
   const N = timesteps.length;
+  // ᾱ after the last step: 1 (x̂_0), or that of the lowest level σ_lo = max(σ(0), σ_min).
+  const alphaBarEnd = options.denoiseFinal ?? true ? 1 : 1 / (1 + sigmaLo ** 2);
   const eta = options.eta ?? 0;
   if (!(eta >= 0)) throw new RangeError(`DDIM: eta must be ≥ 0, got ${eta}`);
 
@@ -44,7 +60,7 @@ export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun
     step(i: number, x: Tensor): StepResult {
       const k = N - 1 - i;
       const alphaBar = ac[timesteps[k]!]!;
-      const alphaBarPrev = k > 0 ? ac[timesteps[k - 1]!]! : 1;
+      const alphaBarPrev = k > 0 ? ac[timesteps[k - 1]!]! : alphaBarEnd;
       // 1. ε̂ and the "predicted x_0" of eq. 12 (x̂_0 clipped and ε̂ re-derived when asked).
       const { eps, x0 } = predict(spec, x, timesteps[k]!, modelKwargs, classifier);
       // 2. σ_τ(η) = η √((1−ᾱ_prev)/(1−ᾱ)) √(1−ᾱ/ᾱ_prev)  (eq. 16).

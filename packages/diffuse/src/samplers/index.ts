@@ -9,32 +9,56 @@ import { ddim } from './ddim.js';
 import { ddpm } from './ddpm.js';
 import type { DiffusionModelSpec } from './denoiser.js';
 import { dpmSolverPlusPlus2M } from './dpm-solver-pp.js';
+import { dpmSolverPlusPlus2S } from './dpm-solver-pp-2s.js';
+import { dpmSolverPlusPlus3M } from './dpm-solver-pp-3m.js';
 import { euler } from './euler.js';
+import type { Spacing } from './grids.js';
 import { heun } from './heun.js';
 import { runProgressive, runToEnd, type SamplerStep } from './loop.js';
 import { gaussian } from './noise.js';
-import type { TimestepSpacing } from './timesteps.js';
+import { TIMESTEP_SPACINGS, type TimestepSpacing } from './timesteps.js';
 import type { SamplerContext, SamplerRun } from './types.js';
+import { uniPc } from './unipc.js';
+import type { VeOptions } from './ve-run.js';
 
-export type SamplerName = 'ddpm' | 'ddim' | 'dpmpp-2m' | 'euler' | 'heun';
+/** Every sampler, by the name the options and the CLI use. */
+export const SAMPLERS = ['ddpm', 'ddim', 'dpmpp-2m', 'dpmpp-3m', 'dpmpp-2s', 'unipc-bh1', 'unipc-bh2', 'euler', 'heun'] as const;
+
+export type SamplerName = (typeof SAMPLERS)[number];
 
 /** Options of sample() and sampleProgressive(). */
 export interface SampleOptions {
   /** Which sampler. */
   sampler: SamplerName;
   /**
-   * Steps (defaults: ddpm T, ddim 50, dpmpp-2m 20, euler 50, heun 25). Model evaluations per
-   * step: one, except heun (two, one on its last step).
+   * Steps (defaults: ddpm T, ddim 50, dpmpp-2m 20, dpmpp-3m 20, dpmpp-2s 10, unipc 10, euler 50,
+   * heun 25). Model evaluations per step: one, except heun and dpmpp-2s (two, one on a last
+   * step into σ = 0).
    */
   steps?: number;
   /** DDIM's η (default 0). */
   eta?: number;
-  /** Timesteps kept by ddpm and ddim (default 'uniform'). */
-  spacing?: TimestepSpacing;
-  /** DPM-Solver++ grid (default 'logSNR'). */
+  /**
+   * The grid (grids.ts): for ddpm and ddim a timestep spacing ('uniform' default, 'ddim',
+   * 'linspace', 'leading', 'trailing') or an explicit list of timesteps; the σ-grid solvers take
+   * those or 'logsnr' (default for dpmpp-* and unipc-*), 'karras' (default for euler and heun), 'time'.
+   */
+  spacing?: Spacing | readonly number[];
+  /** Deprecated: DPM-Solver++(2M)'s grid, 'logSNR' or 'time' (use spacing). */
   skipType?: 'logSNR' | 'time';
-  /** ρ of the Karras schedule for euler and heun (default 7). */
+  /** ρ of the Karras grid (default 7). */
   rho?: number;
+  /** Visit no noise level above this σ (all but ddpm); the cosine schedule's σ(T−1) ≈ 1e4. */
+  sigmaMax?: number;
+  /** Visit no noise level below this σ (all but ddpm). */
+  sigmaMin?: number;
+  /**
+   * End with the model's x̂_0 of the last level (σ = 0, default true), or stop at the lowest
+   * level and return that x_t (all but ddpm).
+   */
+  denoiseFinal?: boolean;
+  /** UniPC's order p, 1–3 (default 2). */
+  order?: number;
   /** Random source for the start noise and the noise of stochastic steps. */
   generator?: torch.Generator;
   /** Extra model inputs, e.g. `{ y }` labels (B,) int64. */
@@ -58,20 +82,37 @@ function prepare(spec: DiffusionModelSpec, options: SampleOptions): SamplerRun {
     generator: options.generator,
     classifier: g?.kind === 'classifier' ? g : undefined,
   };
-  const { steps } = options;
+  const { steps, spacing, sigmaMin, sigmaMax, denoiseFinal } = options;
+  const timestepSpacing = (who: string): TimestepSpacing | undefined => {
+    if (spacing === undefined || typeof spacing !== 'string' || (TIMESTEP_SPACINGS as readonly string[]).includes(spacing)) {
+      return spacing as TimestepSpacing | undefined;
+    }
+    throw new RangeError(`${who} visits training timesteps: spacing must be one of ${TIMESTEP_SPACINGS.join(', ')}, got '${spacing}'`);
+  };
+  const grid = (): VeOptions => {
+    if (spacing !== undefined && typeof spacing !== 'string') throw new RangeError(`${options.sampler}: spacing must be a name, not a list of timesteps`);
+    return { steps, spacing: spacing as Spacing | undefined, rho: options.rho, sigmaMin, sigmaMax, denoiseFinal };
+  };
   switch (options.sampler) {
     case 'ddpm':
-      return ddpm(ctx, { steps, spacing: options.spacing });
+      return ddpm(ctx, { steps, spacing: timestepSpacing('ddpm') });
     case 'ddim':
-      return ddim(ctx, { steps, eta: options.eta, spacing: options.spacing });
+      return ddim(ctx, { steps, eta: options.eta, spacing: timestepSpacing('ddim'), sigmaMin, sigmaMax, denoiseFinal });
     case 'dpmpp-2m':
-      return dpmSolverPlusPlus2M(ctx, { steps, skipType: options.skipType });
+      return dpmSolverPlusPlus2M(ctx, { ...grid(), skipType: options.skipType });
+    case 'dpmpp-3m':
+      return dpmSolverPlusPlus3M(ctx, grid());
+    case 'dpmpp-2s':
+      return dpmSolverPlusPlus2S(ctx, grid());
+    case 'unipc-bh1':
+    case 'unipc-bh2':
+      return uniPc(ctx, { ...grid(), variant: options.sampler === 'unipc-bh1' ? 'bh1' : 'bh2', order: options.order });
     case 'euler':
-      return euler(ctx, { steps, rho: options.rho });
+      return euler(ctx, grid());
     case 'heun':
-      return heun(ctx, { steps, rho: options.rho });
+      return heun(ctx, grid());
     default:
-      throw new Error(`unknown sampler '${String(options.sampler)}' (ddpm, ddim, dpmpp-2m, euler, heun)`);
+      throw new Error(`unknown sampler '${String(options.sampler)}' (${SAMPLERS.join(', ')})`);
   }
 }
 
@@ -123,9 +164,13 @@ export function* sampleProgressive(
 export { ddpm, respacedPosterior, type DdpmOptions, type RespacedPosterior } from './ddpm.js';
 export { ddim, ddimInvert, type DdimOptions, type DdimInvertOptions } from './ddim.js';
 export { dpmSolverPlusPlus2M, type DpmSolverPlusPlusOptions } from './dpm-solver-pp.js';
+export { dpmSolverPlusPlus2S, type DpmSolverPlusPlus2SOptions } from './dpm-solver-pp-2s.js';
+export { dpmSolverPlusPlus3M } from './dpm-solver-pp-3m.js';
+export { uniPc, type UniPcOptions, type UniPcVariant } from './unipc.js';
 export { euler } from './euler.js';
-export { karrasSetup, modelKarrasSigmas, type KarrasOptions, type KarrasSetup } from './karras.js';
 export { heun } from './heun.js';
+export { sigmaBounds, solverSigmas, SIGMA_SPACINGS, SPACINGS, type SigmaGridOptions, type SigmaSpacing, type Spacing } from './grids.js';
+export { DenoisedHistory, lambdas, veRun, veSetup, type VeOptions, type VeSetup } from './ve-run.js';
 export {
   karrasDenoiser,
   learnsSigma,
@@ -140,7 +185,7 @@ export {
   type Prediction,
 } from './denoiser.js';
 export { DiscreteSigmas, karrasSigmas, logSnrUniformSigmas, timeUniformSigmas, veScaling, type VeScaling } from './sigmas.js';
-export { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
+export { samplerTimesteps, timestepRange, TIMESTEP_SPACINGS, type TimestepSpacing, type TimestepSpacingName } from './timesteps.js';
 export { gaussian, gaussianLike } from './noise.js';
 export { runProgressive, runToEnd, type SamplerStep } from './loop.js';
 export { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';

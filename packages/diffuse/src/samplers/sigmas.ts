@@ -93,29 +93,32 @@ export function karrasSigmas(n: number, sigmaMin: number, sigmaMax: number, rho 
 }
 
 /**
- * N levels from σ(T−1) down to σ(0), uniform in the timestep (fractional timesteps in between),
- * followed by 0: DPM-Solver's "time_uniform" grid over a discrete model.
+ * N levels from σ_max down to σ_min, uniform in the (fractional) timestep, followed by 0:
+ * DPM-Solver's "time_uniform" grid over a discrete model.
  * @param sched the model's discrete sigmas; @param n N ≥ 1 nonzero levels.
+ * @param sigmaMin the lowest level (default σ(0)); @param sigmaMax the highest (default σ(T−1)).
  * @returns N + 1 levels, decreasing, ending in 0.
  */
-export function timeUniformSigmas(sched: DiscreteSigmas, n: number): Float64Array {
+export function timeUniformSigmas(sched: DiscreteSigmas, n: number, sigmaMin = sched.sigmaMin, sigmaMax = sched.sigmaMax): Float64Array {
   checkSteps(n);
-  const last = sched.numTimesteps - 1;
+  const tMax = sched.sigmaToT(sigmaMax);
+  const tMin = sched.sigmaToT(sigmaMin);
   const out = new Float64Array(n + 1);
-  for (let i = 0; i < n; i++) out[i] = sched.tToSigma(n === 1 ? last : last * (1 - i / (n - 1)));
+  for (let i = 0; i < n; i++) out[i] = sched.tToSigma(n === 1 ? tMax : tMax + (i / (n - 1)) * (tMin - tMax));
   return out;
 }
 
 /**
- * N levels from σ(T−1) down to σ(0), uniform in log-SNR λ = −log σ, followed by 0: DPM-Solver's
+ * N levels from σ_max down to σ_min, uniform in log-SNR λ = −log σ, followed by 0: DPM-Solver's
  * "logSNR" grid (Lu et al. 2022, sec. 3.3).
  * @param sched the model's discrete sigmas; @param n N ≥ 1 nonzero levels.
+ * @param sigmaMin the lowest level (default σ(0)); @param sigmaMax the highest (default σ(T−1)).
  * @returns N + 1 levels, decreasing, ending in 0.
  */
-export function logSnrUniformSigmas(sched: DiscreteSigmas, n: number): Float64Array {
+export function logSnrUniformSigmas(sched: DiscreteSigmas, n: number, sigmaMin = sched.sigmaMin, sigmaMax = sched.sigmaMax): Float64Array {
   checkSteps(n);
-  const lambdaStart = -Math.log(sched.sigmaMax);
-  const lambdaEnd = -Math.log(sched.sigmaMin);
+  const lambdaStart = -Math.log(sigmaMax);
+  const lambdaEnd = -Math.log(sigmaMin);
   const out = new Float64Array(n + 1);
   for (let i = 0; i < n; i++) {
     const lambda = n === 1 ? lambdaStart : lambdaStart + (i / (n - 1)) * (lambdaEnd - lambdaStart);
@@ -128,7 +131,7 @@ function checkSteps(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`steps must be a positive integer, got ${n}`);
 }
 
-/** How a VE-form run over decreasing levels σ_0 > … > σ_N = 0 meets the VP world. */
+/** How a VE-form run over decreasing levels σ_0 > … > σ_N meets the VP world. */
 export interface VeScaling {
   /** x_T ~ N(0, I) in VP scale is x = z √(1+σ_0²) in VE scale (diffusers' init_noise_sigma). */
   start(noise: Tensor): Tensor;
@@ -138,7 +141,7 @@ export interface VeScaling {
 
 /**
  * The start and VP scaling of a VE-form sampler.
- * @param sigmas the run's levels, decreasing, ending in 0.
+ * @param sigmas the run's levels, decreasing (ending in 0, or in σ_min for a run that stops there).
  */
 export function veScaling(sigmas: Float64Array): VeScaling {
   return {

@@ -8,7 +8,7 @@ import { generateFrames } from '../../pipeline/generate.js';
 import { UsageError } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
-import { loadSamplingPipeline, SAMPLING_FLAGS } from './sample.js';
+import { checkClamp, loadSamplingPipeline, samplerChoice, SAMPLING_FLAGS } from './sample.js';
 
 export const command: Command = {
   spec: {
@@ -33,16 +33,16 @@ export const command: Command = {
     if (f.checkpoint === undefined || f.out === undefined) throw new UsageError("'diffuse animate' needs --checkpoint and --out FILE.gif");
     const out = f.out as string;
     if (!out.toLowerCase().endsWith('.gif')) throw new UsageError(`--out ${out}: give a path ending in .gif`);
+    const choice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
+    checkClamp(pipe, choice);
     const n = (f.n as number | undefined) ?? 16;
     const scale = (f.scale as number | undefined) ?? 2;
     const { imageSize: size, channels } = pipe.config.model;
     const frames: RawImage[] = [];
     for (const fr of generateFrames(pipe, {
       n,
-      sampler: f.sampler as never,
-      steps: f.steps as number | undefined,
-      eta: f.eta as number | undefined,
+      ...choice,
       guidance: f.guidance as number | undefined,
       classes: f.class as number[] | undefined,
       seed: (f.seed as number | undefined) ?? 0,

@@ -5,21 +5,39 @@ import path from 'node:path';
 import { makeGrid } from '../../io/grid.js';
 import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
-import { generateImages } from '../../pipeline/generate.js';
+import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
 import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
+import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
 export const SAMPLING_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Model' },
   { key: 'ema', type: 'string', help: "EMA rate to use, or 'none' for the raw weights", defaultText: 'the first EMA rate' },
-  { key: 'sampler', type: 'string', choices: ['ddpm', 'ddim', 'dpmpp-2m', 'euler', 'heun'], help: 'sampling algorithm', defaultText: 'ddim', group: 'Sampling' },
-  { key: 'steps', type: 'int', min: 1, help: 'sampler steps (ddpm: ≤ T)', defaultText: 'ddim 50, dpmpp-2m 20, euler 50, heun 25, ddpm T' },
+  { key: 'sampler', type: 'string', choices: SAMPLERS, help: 'sampling algorithm (docs/samplers.md)', defaultText: 'ddim', group: 'Sampling' },
+  {
+    key: 'steps',
+    type: 'int',
+    min: 1,
+    help: 'sampler steps (ddpm: ≤ T); model evaluations = steps, but heun and dpmpp-2s take two a step (one on the last)',
+    defaultText: 'ddim 50, dpmpp-2m/3m 20, dpmpp-2s 10, unipc 10, euler 50, heun 25, ddpm T',
+  },
   { key: 'eta', type: 'float', min: 0, help: "DDIM's η (0 = deterministic)", defaultText: '0' },
+  {
+    key: 'spacing',
+    type: 'string',
+    choices: SPACINGS,
+    help: "the step grid: logsnr (uniform in log-SNR), karras (ρ = 7), time (uniform in t), or diffusers' timestep spacings linspace, leading, trailing, and improved-diffusion's uniform, ddim (ddpm and ddim take only the timestep spacings)",
+    defaultText: 'ddpm/ddim uniform, dpmpp-*/unipc-* logsnr, euler/heun karras',
+  },
+  { key: 'sigmaMax', type: 'float', help: 'start no higher than this noise level σ = √((1−ᾱ)/ᾱ) (> 0; the cosine schedule reaches σ ≈ 1e4, where steps are wasted; 80 is the EDM choice)', defaultText: "the model's σ(T−1)" },
+  { key: 'sigmaMin', type: 'float', help: 'visit no noise level below this σ (> 0)', defaultText: "the model's σ(0)" },
+  { key: 'denoiseFinal', type: 'bool', help: "end with the model's x̂₀ of the last level (true), or stop at the lowest level and keep its x_t (false)", defaultText: 'true' },
+  { key: 'order', type: 'int', min: 1, max: 3, help: "UniPC's order p (the corrector makes it p + 1)", defaultText: '2' },
   { key: 'guidance', type: 'float', min: 0, help: 'classifier-free guidance scale s (1 = none; class-conditional models)' },
   { key: 'class', type: 'ints', min: 0, help: 'class labels to draw, cycled (class-conditional models)' },
   { key: 'seed', type: 'int', min: 0, help: 'random seed', defaultText: '0' },
@@ -31,6 +49,42 @@ export function emaOption(v: FlagValue | undefined): number | 'none' | undefined
   const r = Number(v);
   if (!(r > 0 && r < 1)) throw new UsageError(`--ema: expected a rate in (0, 1) or 'none', got '${String(v)}'`);
   return r;
+}
+
+/**
+ * The sampler flags as sampler options, checked for what a flag parser cannot see: a σ clamp
+ * that is not positive or is empty, a grid the sampler cannot use, --order without UniPC.
+ */
+export function samplerChoice(f: Record<string, FlagValue>): SamplerChoice {
+  const sampler = f.sampler as SamplerName | undefined;
+  const spacing = f.spacing as Spacing | undefined;
+  const sigmaMin = f.sigmaMin as number | undefined;
+  const sigmaMax = f.sigmaMax as number | undefined;
+  const denoiseFinal = f.denoiseFinal as boolean | undefined;
+  const name = sampler ?? 'ddim';
+  for (const [flag, v] of [['--sigma-min', sigmaMin], ['--sigma-max', sigmaMax]] as const) {
+    if (v !== undefined && !(v > 0)) throw new UsageError(`${flag}: must be a noise level > 0, got ${v}`);
+  }
+  if (sigmaMin !== undefined && sigmaMax !== undefined && !(sigmaMin < sigmaMax)) {
+    throw new UsageError(`--sigma-min ${sigmaMin} must be below --sigma-max ${sigmaMax}`);
+  }
+  if ((name === 'ddpm' || name === 'ddim') && spacing !== undefined && !(TIMESTEP_SPACINGS as readonly string[]).includes(spacing)) {
+    throw new UsageError(`--spacing ${spacing}: ${name} visits training timesteps; use one of ${TIMESTEP_SPACINGS.join(', ')}`);
+  }
+  if (name === 'ddpm' && (sigmaMin !== undefined || sigmaMax !== undefined || denoiseFinal !== undefined)) {
+    throw new UsageError('--sigma-min, --sigma-max and --denoise-final do not apply to ddpm (its chain always ends at x_0)');
+  }
+  if (f.order !== undefined && !name.startsWith('unipc')) throw new UsageError(`--order applies to unipc-bh1 and unipc-bh2, not ${name}`);
+  return { sampler, steps: f.steps as number | undefined, eta: f.eta as number | undefined, spacing, sigmaMin, sigmaMax, denoiseFinal, order: f.order as number | undefined };
+}
+
+/** Refuses a σ clamp that leaves nothing of the model's noise levels. */
+export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
+  try {
+    sigmaBounds(new DiscreteSigmas(pipe.spec.alphasCumprod), choice);
+  } catch (e) {
+    throw new UsageError(`--sigma-min/--sigma-max: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -72,7 +126,9 @@ export const command: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
+    const choice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
+    checkClamp(pipe, choice);
     const classes = f.class as number[] | undefined;
     const n = (f.n as number | undefined) ?? 64;
     const progress = new Progress('sample');
@@ -80,9 +136,7 @@ export const command: Command = {
     const imgs = generateImages(pipe, {
       n,
       batchSize: f.batchSize as number | undefined,
-      sampler: f.sampler as never,
-      steps: f.steps as number | undefined,
-      eta: f.eta as number | undefined,
+      ...choice,
       guidance: f.guidance as number | undefined,
       classes,
       seed: (f.seed as number | undefined) ?? 0,
