@@ -7,3 +7,5 @@ export { smoothSeries, autoSmoothWeight } from './smooth.js';
 export { buildReportData, configDifferences, type ReportData, type RunView } from './report-data.js';
 export { renderReportHtml } from './report-html.js';
 export { RunReporter, writeHardware } from './run-reporter.js';
+export { startBoard, BoardError, isLoopback, type Board, type BoardOptions } from './board-server.js';
+export { compareRuns, metricsOf, type Comparison, type MetricSummary } from './compare.js';
