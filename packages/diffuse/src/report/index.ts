@@ -8,4 +8,5 @@ export { buildReportData, configDifferences, type ReportData, type RunView } fro
 export { renderReportHtml } from './report-html.js';
 export { RunReporter, writeHardware } from './run-reporter.js';
 export { startBoard, BoardError, isLoopback, type Board, type BoardOptions } from './board-server.js';
+export { writeNllReport, writeFidReport, nllBars } from './eval-report.js';
 export { compareRuns, metricsOf, type Comparison, type MetricSummary } from './compare.js';
