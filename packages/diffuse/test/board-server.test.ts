@@ -13,8 +13,29 @@ import { test } from 'node:test';
 import { startBoard, isLoopback } from '../src/report/board-server.js';
 import type { ReportData } from '../src/report/report-data.js';
 import { parseLog } from '../src/report/run-folder.js';
-import { assertUserError, BIN, diffuse } from './cli-helpers.js';
+import { main } from '../src/cli/main.js';
+import { assertUserError, BIN, type CliResult } from './cli-helpers.js';
 import { syntheticLog, tempDir, writeSyntheticRun } from './board-fixtures.js';
+
+/**
+ * Runs the CLI's main() in this process (what bin/diffuse.js runs, without the ~1 s start of a
+ * new process), its console output captured.
+ * @returns the exit code main() returns and what it printed.
+ */
+async function diffuse(...args: string[]): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => void out.push(a.join(' '));
+  console.error = (...a: unknown[]) => void err.push(a.join(' '));
+  try {
+    const code = await main(args);
+    return { code, stdout: out.map((l) => l + '\n').join(''), stderr: err.map((l) => l + '\n').join('') };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
 
 /** GET with a chosen Host header (fetch does not let one set it). */
 function get(port: number, pathname: string, host = `127.0.0.1:${port}`): Promise<{ status: number; type: string; body: Buffer }> {
@@ -117,17 +138,17 @@ test('diffuse board runs until SIGTERM and exits 0', async () => {
 
 test('diffuse board and compare: bad input is one line and exit code 2', async () => {
   const root = tempDir('board-bad');
-  assertUserError(diffuse('board', path.join(root, 'missing')), /missing: no such run folder/);
+  assertUserError(await diffuse('board', path.join(root, 'missing')), /missing: no such run folder/);
   mkdirSync(path.join(root, 'empty'));
-  assertUserError(diffuse('board', path.join(root, 'empty')), /empty: no log\.jsonl/);
+  assertUserError(await diffuse('board', path.join(root, 'empty')), /empty: no log\.jsonl/);
   const run = path.join(root, 'run');
   await writeSyntheticRun(run);
-  assertUserError(diffuse('compare', run, '--metric', 'nope'), /no run logged 'nope'; logged: .*fid/);
+  assertUserError(await diffuse('compare', run, '--metric', 'nope'), /no run logged 'nope'; logged: .*fid/);
   const taken = createServer();
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   const port = (taken.address() as import('node:net').AddressInfo).port;
   try {
-    assertUserError(diffuse('board', run, '--port', String(port)), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; choose another with --port`));
+    assertUserError(await diffuse('board', run, '--port', String(port)), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use; choose another with --port`));
   } finally {
     taken.close();
   }
@@ -137,7 +158,7 @@ test('diffuse compare prints the metric per run, best first, and the config diff
   const root = tempDir('compare');
   await writeSyntheticRun(path.join(root, 'slow'), 2e-4, 100);
   await writeSyntheticRun(path.join(root, 'short'), 1e-3, 50);
-  const r = diffuse('compare', path.join(root, 'short'), path.join(root, 'slow'), '--metric', 'fid');
+  const r = await diffuse('compare', path.join(root, 'short'), path.join(root, 'slow'), '--metric', 'fid');
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.split('\n');
   assert.match(lines[0]!, /^run\s+steps\s+fid last\s+fid best\s+best at step/);
@@ -145,7 +166,7 @@ test('diffuse compare prints the metric per run, best first, and the config diff
   assert.match(lines[2]!, /^slow\s+1000\s+20\s+20\s+1000/);
   assert.match(lines[3]!, /^short\s+500\s+40\s+40\s+500/);
   assert.match(r.stdout, /optim\.lr\s+short=0\.001\s+slow=0\.0002/);
-  const j = JSON.parse(diffuse('compare', path.join(root, 'slow'), '--json').stdout) as { metric: string; runs: { last: number }[] };
+  const j = JSON.parse((await diffuse('compare', path.join(root, 'slow'), '--json')).stdout) as { metric: string; runs: { last: number }[] };
   assert.equal(j.metric, 'loss');
   assert.equal(j.runs.length, 1);
 });

@@ -269,7 +269,9 @@
     const d = state.data;
     document.title = `diffuse · ${d.runs.map((r) => r.name).join(' vs ')}`;
     document.getElementById('title').textContent = `diffuse · ${d.runs.map((r) => r.name).join(' vs ')}`;
-    document.getElementById('status').textContent = `${d.live ? 'live' : 'snapshot'} · data of ${new Date(d.generatedAt).toLocaleString()}`;
+    document.getElementById('status').textContent = d.live
+      ? `live · data of ${new Date(d.generatedAt).toLocaleString()}`
+      : `snapshot of ${new Date(d.generatedAt).toLocaleString()} · live view: diffuse board ${d.runs.map((r) => r.dir).join(' ')}`;
     document.getElementById('summary').replaceChildren(summary());
     drawCharts(document.getElementById('charts'));
     previews(document.getElementById('previews'));

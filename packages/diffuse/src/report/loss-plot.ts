@@ -79,7 +79,6 @@ export function lossPlotSpec(run: RunData, now = new Date()): TopLevelSpec {
   const T = numSteps(run);
   const names = ['loss', 'loss, smoothed', ...[0, 1, 2, 3].map((q) => quartileLabel(q, T))];
   const colors = ['#a9c4eb', '#1f4e9c', '#f2b134', '#e8772e', '#c4403a', '#7d2e68'];
-  const widths = [1, 2.5, 1.5, 1.5, 1.5, 1.5];
   const data: Point[] = [...points(loss.steps, loss.values, names[0]!), ...points(loss.steps, smoothSeries(loss.values, weight, log), names[1]!)];
   for (let q = 0; q < 4; q++) {
     const s = series(run.rows, `loss_q${q}`);
@@ -94,7 +93,6 @@ export function lossPlotSpec(run: RunData, now = new Date()): TopLevelSpec {
     height: 300,
     title: { text: 'training loss (timestep quartiles smoothed)', anchor: 'start', fontSize: 13 },
     data: { values: data },
-    mark: { type: 'line', clip: true },
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'step', scale: { domain: stepDomain, nice: true }, axis: { format: ',~r', tickCount: 8, labelOverlap: true } },
       y: {
@@ -105,9 +103,12 @@ export function lossPlotSpec(run: RunData, now = new Date()): TopLevelSpec {
         axis: { format: log ? '~g' : '.3~g' },
       },
       color: { field: 'series', type: 'nominal', title: null, scale: { domain: names, range: colors }, legend: { orient: 'right', labelLimit: 260 } },
-      strokeWidth: { field: 'series', type: 'ordinal', scale: { domain: names, range: widths }, legend: null },
-      order: { field: 'series', sort: 'ascending' },
     },
+    // Every series thin, then the smoothed loss again on top, thicker: the curve to read.
+    layer: [
+      { mark: { type: 'line', clip: true, strokeWidth: 1.4 } },
+      { mark: { type: 'line', clip: true, strokeWidth: 2.6 }, transform: [{ filter: { field: 'series', equal: names[1]! } }] },
+    ],
   };
   const panels: object[] = [lossPanel];
   const fid = series(run.evals, 'fid');
@@ -143,7 +144,7 @@ export function lossPlotSpec(run: RunData, now = new Date()): TopLevelSpec {
     background: 'white',
     padding: 12,
     vconcat: panels,
-    resolve: { scale: { color: 'independent', strokeWidth: 'independent' } },
+    resolve: { scale: { color: 'independent' } },
     config: { axis: { labelFontSize: 11, titleFontSize: 12, gridColor: '#e6e6e6' }, legend: { labelFontSize: 11 }, view: { stroke: '#bbbbbb' } },
   } as TopLevelSpec;
 }
