@@ -1,13 +1,14 @@
 // The dashboard in a real browser: `diffuse board`'s page loaded from 127.0.0.1 in Debian's
 // headless Chromium (/usr/bin/chromium, driven through puppeteer-core; never a downloaded
 // browser). The charts must have drawn, the values shown on hover must be log.jsonl's, the
-// previews must load, a new log row must appear live, and two runs must be overlaid with their
-// config differences. Skipped, with the reason, where Chromium is not installed (.ci/run
+// previews must load, a new log row must appear live, report.html must draw from disk, and two
+// runs must be overlaid with their config differences. Skipped, with the reason, where Chromium is not installed (.ci/run
 // installs it).
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
@@ -113,6 +114,14 @@ test('diffuse board in headless Chromium: charts drawn, values of log.jsonl, pre
     appendFileSync(path.join(run, 'log.jsonl'), JSON.stringify({ ...log.at(-1)!, step: 41, loss: 0.0123 }) + '\n');
     await page.waitForFunction("window.diffuseBoard.charts.get('loss').data[1].at(-1) === 0.0123", { timeout: 10_000 });
     assert.deepEqual(errors, [], 'no script errors');
+
+    // OUT/report.html, as train left it, draws from disk with nothing fetched.
+    await page.goto(pathToFileURL(path.join(run, 'report.html')).href, { waitUntil: 'load' });
+    await page.waitForFunction(READY, { timeout: 10_000 });
+    const fromDisk = await chartFacts(page);
+    assert.ok(fromDisk.painted.loss! > 2000, `report.html from disk drew its loss chart (${fromDisk.painted.loss} pixels)`);
+    const thumbs = await inPage<number>(page, `document.querySelectorAll('.strip img').length`);
+    assert.equal(thumbs, 4, 'report.html embeds the previews');
 
     // Two runs: overlaid curves and the config keys that differ.
     pair = await startBoard({ dirs: [run, other], port: 0, pollMs: 100 });

@@ -10,7 +10,7 @@ import { BatchLoader, type LoaderPosition } from '../data/loader.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
 import { openDataset } from '../data/open.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
-import { DataError } from '../io/errors.js';
+import { DataError, isDiskFull } from '../io/errors.js';
 import { makeGrid } from '../io/grid.js';
 import { writePng } from '../io/png.js';
 import { evaluateImageSets, type Evaluation } from '../eval/evaluate.js';
@@ -79,6 +79,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   // A resumed run's log continues the earlier one from the checkpoint's step.
   if (o.resume !== undefined && existsSync(logFile)) rewindLog(logFile, o.resume.state.step);
   const reporter = new RunReporter(o.out, (e) => {
+    if (isDiskFull(e)) return; // the next checkpoint says so, in the one line a full disk gets
     progress.clear();
     console.error(`diffuse: warning: could not update ${path.join(o.out, 'report.html')} or loss.png (${(e as Error).message.split('\n')[0]}); training goes on`);
   }, reportInterval());

@@ -2,6 +2,7 @@
 // rebuilt from the folder itself (so they show exactly what log.jsonl holds), written atomically
 // (a reader, or a kill -9, never meets half a file), and throttled so that drawing costs the
 // training at most ~2 % of its time: rendering runs on the training thread.
+import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 
@@ -90,6 +91,7 @@ export class RunReporter {
   private async refresh(): Promise<void> {
     const t0 = Date.now();
     try {
+      if (!existsSync(path.join(this.out, 'log.jsonl'))) return; // nothing logged yet (or --log-interval 0)
       const run = readRunFolder(this.out);
       if (run.rows.length > 0) await writeLossPlot(run, path.join(this.out, 'loss.png'));
       await writeFileAtomic(path.join(this.out, 'report.html'), renderReportHtml(buildReportData([run])));
