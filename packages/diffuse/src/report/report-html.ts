@@ -21,7 +21,8 @@ function assets(): Assets {
     const require = createRequire(import.meta.url);
     const own = (name: string): string => readFileSync(fileURLToPath(new URL(`../../../assets/board/${name}`, import.meta.url)), 'utf8');
     cached = {
-      uplotJs: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+      // uPlot's MIT licence travels with the copy of uPlot inside every page.
+      uplotJs: `/*!\n${readFileSync(require.resolve('uplot/LICENSE'), 'utf8').replace(/\*\//g, '* /')}*/\n${readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8')}`,
       uplotCss: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
       dashboardJs: own('dashboard.js'),
       dashboardCss: own('dashboard.css'),
