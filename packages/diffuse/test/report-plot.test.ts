@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import type { TopLevelSpec } from 'vega-lite';
 
-import { lossPlotSpec, renderLossPlot, thin, wantsLogScale } from '../src/report/loss-plot.js';
+import { lossPlotSpec, renderLossPlot, wantsLogScale } from '../src/report/loss-plot.js';
 import { renderChart } from '../src/report/render-chart.js';
-import { autoSmoothWeight, smoothSeries } from '../src/report/smooth.js';
+import { autoSmoothWeight, smoothSeries, thin } from '../src/report/smooth.js';
 import { syntheticRun } from './board-fixtures.js';
 
 const NOW = new Date('2026-01-02T03:04:00Z');

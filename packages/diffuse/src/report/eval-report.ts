@@ -9,6 +9,7 @@ import type { Evaluation } from '../eval/evaluate.js';
 import type { NllResult } from '../eval/nll.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { renderChart } from './render-chart.js';
+import { escapeHtml } from './report-html.js';
 
 interface Bar {
   term: string;
@@ -38,10 +39,6 @@ function barSpec(title: string, subtitle: string, bars: Bar[], axisTitle: string
 export function nllBars(r: NllResult): Bar[] {
   const q = (i: number): string => `Σ L_t, t ∈ [${Math.max(1, Math.ceil((i * r.T) / 4))}, ${Math.ceil(((i + 1) * r.T) / 4)})`;
   return [{ term: 'prior L_T', value: r.prior }, ...[3, 2, 1, 0].map((i) => ({ term: q(i), value: r.vbQuartiles[i]! })), { term: 'decoder L_0', value: r.decoder }];
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 }
 
 function page(title: string, svg: string, rows: [string, string][], json: unknown): string {

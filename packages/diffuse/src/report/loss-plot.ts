@@ -6,7 +6,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
 import { renderChart, type RenderedChart } from './render-chart.js';
 import type { RunData, SeriesRow } from './run-folder.js';
-import { autoSmoothWeight, smoothSeries } from './smooth.js';
+import { autoSmoothWeight, smoothSeries, thin } from './smooth.js';
 
 /** Points per series in a PNG: more cannot be seen at 1,000 px and slows the rendering. */
 const MAX_POINTS = 1500;
@@ -15,15 +15,6 @@ interface Point {
   step: number;
   value: number;
   series: string;
-}
-
-/** Every k-th point so that at most `max` remain, the last one always kept. */
-export function thin<T>(xs: readonly T[], max: number): T[] {
-  if (xs.length <= max) return [...xs];
-  const k = Math.ceil(xs.length / max);
-  const out = xs.filter((_, i) => i % k === 0);
-  if ((xs.length - 1) % k !== 0) out.push(xs[xs.length - 1]!);
-  return out;
 }
 
 /**

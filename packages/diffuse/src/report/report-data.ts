@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import type { RunData, SeriesRow } from './run-folder.js';
-import { thin } from './loss-plot.js';
+import { thin } from './smooth.js';
 
 /** Columns of a table of rows: `step` and one array per logged key (null where a row lacks it). */
 export type Columns = Record<string, (number | null)[]>;

@@ -1,5 +1,6 @@
 // Smoothing of noisy training curves, as TensorBoard's slider does it: an exponential moving
-// average debiased at the start (so the first points are not pulled towards zero).
+// average debiased at the start (so the first points are not pulled towards zero); and thinning
+// of long series to what a chart can show.
 // assets/board/dashboard.js carries the same formula for the browser's slider.
 
 /**
@@ -36,4 +37,13 @@ export function smoothSeries(ys: readonly number[], weight: number, log = false)
 export function autoSmoothWeight(n: number): number {
   const window = Math.max(1, n / 50);
   return Math.min(0.99, Math.max(0.6, 1 - 2 / (window + 1)));
+}
+
+/** Every k-th point so that at most `max` remain (one more when the last needs adding: it is always kept). */
+export function thin<T>(xs: readonly T[], max: number): T[] {
+  if (xs.length <= max) return [...xs];
+  const k = Math.ceil(xs.length / max);
+  const out = xs.filter((_, i) => i % k === 0);
+  if ((xs.length - 1) % k !== 0) out.push(xs[xs.length - 1]!);
+  return out;
 }
