@@ -12,10 +12,10 @@ import { test } from 'node:test';
 
 import { startBoard, isLoopback } from '../src/report/board-server.js';
 import type { ReportData } from '../src/report/report-data.js';
-import { parseLog } from '../src/report/run-folder.js';
+import { parseLog, withDistinctNames, type RunData } from '../src/report/run-folder.js';
 import { main } from '../src/cli/main.js';
 import { assertUserError, BIN, type CliResult } from './cli-helpers.js';
-import { syntheticLog, tempDir, writeSyntheticRun } from './board-fixtures.js';
+import { syntheticLog, syntheticRun as syntheticRunData, tempDir, writeSyntheticRun } from './board-fixtures.js';
 
 /**
  * Runs the CLI's main() in this process (what bin/diffuse.js runs, without the ~1 s start of a
@@ -105,6 +105,13 @@ test('board serves page, data, previews and live updates on loopback; compares c
   } finally {
     await board.close();
   }
+});
+
+test('runs that share a folder name get names that tell them apart', () => {
+  const run = (dir: string): RunData => ({ ...syntheticRunData(), dir, name: path.basename(dir) });
+  const named = withDistinctNames([run('/s/lr-1/seed-0'), run('/s/lr-2/seed-0'), run('/t/other')]);
+  assert.deepEqual(named.map((r) => r.name), ['lr-1/seed-0', 'lr-2/seed-0', 't/other']);
+  assert.deepEqual(withDistinctNames([run('/x/a'), run('/x/b')]).map((r) => r.name), ['a', 'b']);
 });
 
 test('loopback addresses are told apart from exposed ones', () => {

@@ -204,6 +204,10 @@
   }
 
   function previews(root) {
+    // Rebuilt only when the set of grids changed, so that a live update keeps the images loaded.
+    const sig = state.data.runs.map((r) => r.previews.map((p) => p.step).join(',')).join(';');
+    if (root.dataset.sig === sig) return;
+    root.dataset.sig = sig;
     root.replaceChildren();
     for (const [ri, r] of state.data.runs.entries()) {
       if (r.previews.length === 0) continue;

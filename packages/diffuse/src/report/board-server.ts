@@ -8,7 +8,7 @@ import path from 'node:path';
 
 import { buildReportData, type ReportData } from './report-data.js';
 import { renderReportHtml } from './report-html.js';
-import { readRunFolder } from './run-folder.js';
+import { readRunFolder, withDistinctNames } from './run-folder.js';
 
 /** The board cannot serve (port in use, an address not on this machine): the user's to fix. */
 export class BoardError extends Error {
@@ -52,8 +52,8 @@ function signature(dirs: readonly string[]): string {
   return dirs.map((d) => ['log.jsonl', 'previews', 'checkpoints', 'config.json'].map((f) => stamp(path.join(d, f))).join(',')).join(';');
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, cache = 'no-store'): void {
+  res.writeHead(status, { 'content-type': type, 'cache-control': cache, 'x-content-type-options': 'nosniff' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
@@ -67,14 +67,15 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
 export async function startBoard(o: BoardOptions): Promise<Board> {
   const dirs = o.dirs.map((d) => path.resolve(d));
   // Checked up front, so a typo is one line before anything listens.
-  let last: ReportData = buildReportData(dirs.map(readRunFolder), { live: true, images: 'url' });
+  const read = (): ReportData => buildReportData(withDistinctNames(dirs.map(readRunFolder)), { live: true, images: 'url' });
+  let last = read();
   let lastSig = signature(dirs);
   const host = o.host ?? '127.0.0.1';
   const port = o.port ?? 6006;
 
   const data = (): ReportData => {
     try {
-      last = buildReportData(dirs.map(readRunFolder), { live: true, images: 'url' });
+      last = read();
     } catch {
       // A run folder removed while served: keep showing what was last read.
     }
@@ -101,7 +102,9 @@ export async function startBoard(o: BoardOptions): Promise<Board> {
     const dir = m !== null ? dirs[Number(m[1])] : undefined;
     if (m !== null && dir !== undefined) {
       const file = path.join(dir, 'previews', m[2]!);
-      if (existsSync(file)) return send(res, 200, 'image/png', readFileSync(file));
+      // A step's preview never changes (a resumed run draws the same one): pages redrawn on every
+      // update must not fetch them all again.
+      if (existsSync(file)) return send(res, 200, 'image/png', readFileSync(file), 'max-age=3600');
     }
     send(res, 404, 'text/plain', 'not found\n');
   };

@@ -155,3 +155,18 @@ export function readRunFolder(dir: string): RunData {
     updatedAt: statSync(logFile).mtimeMs,
   };
 }
+
+/**
+ * Gives runs that share a folder name (sweep/lr-1e-3/seed-0 and sweep/lr-1e-4/seed-0) names that
+ * tell them apart in legends and tables: as many trailing path parts as it takes.
+ * @param runs the runs, in order.
+ * @returns the same runs, renamed where needed.
+ */
+export function withDistinctNames(runs: RunData[]): RunData[] {
+  const parts = runs.map((r) => path.resolve(r.dir).split(path.sep).filter((p) => p !== ''));
+  for (let depth = 1; ; depth++) {
+    const names = parts.map((p) => p.slice(-depth).join('/'));
+    const longest = Math.max(...parts.map((p) => p.length));
+    if (new Set(names).size === names.length || depth >= longest) return runs.map((r, i) => ({ ...r, name: names[i]! }));
+  }
+}

@@ -1,7 +1,7 @@
 // `diffuse compare runs/* --metric fid`: a table of one metric across training runs, best first,
 // and the config keys on which the runs differ.
 import { compareRuns, metricsOf, type Comparison } from '../../report/compare.js';
-import { readRunFolder } from '../../report/run-folder.js';
+import { readRunFolder, withDistinctNames } from '../../report/run-folder.js';
 import { UsageError } from '../args.js';
 import type { Command } from '../main.js';
 
@@ -39,7 +39,7 @@ export const command: Command = {
     ],
   },
   async run(args) {
-    const runs = args.positionals.map(readRunFolder);
+    const runs = withDistinctNames(args.positionals.map(readRunFolder));
     const metric = (args.flags.metric as string | undefined) ?? 'loss';
     const known = [...new Set(runs.flatMap(metricsOf))].sort();
     if (!known.includes(metric)) throw new UsageError(`no run logged '${metric}'; logged: ${known.join(', ') || 'nothing yet'}`);
