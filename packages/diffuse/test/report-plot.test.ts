@@ -49,6 +49,13 @@ test('the loss plot PNG has dark glyph pixels where the tick labels are (a font 
   }
   assert.ok(differing > 0, 'the tick labels change the picture');
   assert.ok(dark > 500, `dark pixels in the tick labels: ${dark} of ${differing} that differ (no font installed? apt-get install fonts-dejavu-core)`);
+  // With no font at all librsvg still draws a box per character ("tofu"): dark pixels, but the
+  // same box for every digit. Glyphs differ: the labels with every 1 turned into 7 must too.
+  const swapped = await renderChart({ ...spec, config: { ...(spec.config ?? {}), axis: { ...(spec.config?.axis ?? {}), labelExpr: "replace(datum.label, regexp('1', 'g'), '7')" } } } as TopLevelSpec);
+  const c = await sharp(swapped.png).removeAlpha().greyscale().raw().toBuffer({ resolveWithObject: true });
+  let glyphs = 0;
+  for (let i = 0; i < a.data.length; i++) if (a.data[i] !== c.data[i]) glyphs++;
+  assert.ok(glyphs > 100, `'1' and '7' drew the same pixels (${glyphs} differ): boxes, not glyphs — no usable font (apt-get install fonts-dejavu-core fontconfig-config)`);
 });
 
 test('log scale where the values span a decade, linear otherwise', () => {
