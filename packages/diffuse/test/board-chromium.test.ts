@@ -96,6 +96,20 @@ test('diffuse board in headless Chromium: charts drawn, values of log.jsonl, pre
       const shown = Number(h.values[1]);
       assert.ok(Math.abs(shown - log[i]!.loss!) <= 1e-4 * Math.abs(log[i]!.loss!), `loss at step ${h.step}: shown ${h.values[1]}, logged ${log[i]!.loss}`);
     }
+    // The time axis (TensorBoard's 'relative'): the same losses against the minutes trained.
+    const byTime = await inPage<{ xs: number[]; ys: number[] }>(page, `(() => {
+      const select = document.getElementById('x-axis');
+      select.value = 'time';
+      select.dispatchEvent(new Event('change'));
+      const u = window.diffuseBoard.charts.get('loss');
+      const r = { xs: u.data[0], ys: u.data[1] };
+      select.value = 'step';
+      select.dispatchEvent(new Event('change'));
+      return r;
+    })()`);
+    assert.deepEqual(byTime.ys, log.map((row) => row.loss), 'the losses against time');
+    byTime.xs.forEach((x, i) => assert.ok(Math.abs(x - log[i]!.elapsed / 60) < 1e-9, `minutes at row ${i}`));
+    assert.equal((await hover(page, 'loss', log[3]!.step)).step, log[3]!.step, 'back on steps');
     const summary = await inPage<string[]>(page, `[...document.querySelectorAll('table.summary tbody tr:first-child td')].map((td) => td.textContent)`);
     assert.equal(summary[0], 'tiny');
     assert.equal(summary[1], `${log.at(-1)!.step} / 40`);

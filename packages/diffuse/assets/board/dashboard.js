@@ -11,7 +11,7 @@
   const HIDDEN_KEYS = new Set(['step', 'examples', 'elapsed', 'eval']);
   const EVAL_HIDDEN = new Set(['step', 'eval', 'samples', 'kidStd']);
 
-  const state = { data: null, charts: new Map(), smoothing: null, previewAt: new Map(), version: 0 };
+  const state = { data: null, charts: new Map(), smoothing: null, xAxis: 'step', previewAt: new Map(), version: 0 };
   window.diffuseBoard = { ready: false, charts: state.charts, get data() { return state.data; }, get version() { return state.version; } };
 
   // ---- formatting ----
@@ -98,17 +98,33 @@
     return groups;
   }
 
+  // The x of each row: its step, or the minutes trained when it was logged (TensorBoard's
+  // 'relative' axis); an evaluation row takes the time of the last training row at its step.
+  function xsOf(run, cols) {
+    if (state.xAxis === 'step') return cols.step;
+    const steps = run.series.step || [], elapsed = run.series.elapsed || [];
+    let j = 0;
+    return cols.step.map((s) => {
+      while (j + 1 < steps.length && steps[j + 1] <= s) j++;
+      const e = steps[j] <= s ? elapsed[j] : null;
+      return e === null || e === undefined ? null : e / 60;
+    });
+  }
+
   // The aligned table and series options of one chart: per run and key the raw values and, for
   // noisy series, a smoothed copy drawn over them.
   function chartData(group, runs) {
-    const tables = [], series = [{ label: 'step' }];
+    const tables = [], series = [{ label: state.xAxis === 'step' ? 'step' : 'minutes' }];
     const multi = runs.length > 1;
     const all = [];
     runs.forEach((run, ri) => {
       const cols = run[group.source];
       if (!cols || !cols.step) return;
+      const xAll = xsOf(run, cols);
+      const keep = xAll.map((x) => x !== null);
+      const xs = xAll.filter((_, i) => keep[i]);
       group.keys.forEach((k, ki) => {
-        const ys = cols[k];
+        const ys = cols[k] ? cols[k].filter((_, i) => keep[i]) : null;
         if (!ys || ys.every((v) => v === null)) return;
         all.push(...ys);
         const color = group.keys.length > 1 ? QUARTILE_COLORS[ki % 4] : RUN_COLORS[ri % RUN_COLORS.length];
@@ -116,7 +132,7 @@
         const T = run.config && run.config.diffusion ? run.config.diffusion.diffusionSteps : null;
         const range = T ? `t ∈ [${Math.ceil((ki * T) / 4)}, ${Math.ceil(((ki + 1) * T) / 4)})` : `t quartile ${ki + 1}`;
         const label = (multi ? `${run.name}: ` : '') + (group.quartiles ? range : k);
-        tables.push({ xs: cols.step, ys, label, color, dash, smooth: group.smooth, rawToo: !group.quartiles });
+        tables.push({ xs, ys, label, color, dash, smooth: group.smooth, rawToo: !group.quartiles });
       });
     });
     const log = group.source === 'series' && wantsLog(all);
@@ -137,7 +153,7 @@
       }
     }
     const data = cols.length === 1 ? cols[0] : cols.length > 0 ? uPlot.join(cols) : [[]];
-    return { data, series, log, signature: series.map((s) => s.label).join('|') + (log ? '|log' : '') };
+    return { data, series, log, signature: series.map((s) => s.label).join('|') + (log ? '|log' : '') + state.xAxis };
   }
 
   function chartOptions(group, cd, width) {
@@ -146,7 +162,7 @@
       series: cd.series,
       scales: { x: { time: false }, y: cd.log ? { distr: 3, log: 10 } : {} },
       axes: [
-        { label: 'step', stroke: '#333', grid: { stroke: '#eee' } },
+        { label: state.xAxis === 'step' ? 'step' : 'minutes trained', stroke: '#333', grid: { stroke: '#eee' } },
         { label: (group.quartiles ? group.id.replace('_quartiles', '') : group.keys[0]) + (cd.log ? ' (log scale)' : ''),
           stroke: '#333', grid: { stroke: '#eee' }, size: 70, values: (u, ticks) => ticks.map(tick) },
       ],
@@ -292,7 +308,11 @@
       out.textContent = state.smoothing.toFixed(2);
       drawCharts(document.getElementById('charts'));
     } });
-    document.getElementById('controls').replaceChildren(el('label', {}, 'smoothing ', slider, ' ', out),
+    const axis = el('select', { id: 'x-axis', onchange: (e) => {
+      state.xAxis = e.target.value;
+      drawCharts(document.getElementById('charts'));
+    } }, el('option', { value: 'step' }, 'step'), el('option', { value: 'time' }, 'time trained'));
+    document.getElementById('controls').replaceChildren(el('label', {}, 'smoothing ', slider, ' ', out), el('label', {}, ' · x axis ', axis),
       el('span', { class: 'muted' }, ' · drag on a chart to zoom, double-click to reset; hover for values'));
   }
 
