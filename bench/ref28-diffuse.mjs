@@ -149,7 +149,7 @@ const reply = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 let cfg = null;
 let trainer = null;
 let sampler = null;
-reply({ ready: true, libtorch: torch.libtorchVersion, threads: torch.getNumThreads() });
+reply({ ready: true, libtorch: torch.libtorchVersion, threads: torch.getNumThreads(), cpu: torch.cpuInfo(), autoDtype: diffuse.computeDtypeFor('auto') });
 for await (const line of createInterface({ input: process.stdin })) {
   const req = JSON.parse(line);
   if (req.op === 'quit') break;

@@ -224,6 +224,11 @@ function print(report) {
   const load = (l) => l.map((x) => x.toFixed(2)).join(' ');
   console.log(`${report.date}; machine: ${report.cpu ?? 'unknown CPU'}, ${report.cores} cores; load average before ${load(report.loadBefore)}, after ${load(report.loadAfter)}`);
   console.log(`diffuse: node ${report.node}, libtorch ${d.libtorch}, ${d.threads} threads; PyTorch ${p.torch} eager, ${p.threads} threads; OPENBLAS_NUM_THREADS=1${o.steady ? '; --steady' : ''}`);
+  if (d.cpu !== undefined) {
+    const limits = ['DNNL_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY'].filter((k) => report.env?.[k]).map((k) => `${k}=${report.env[k]}`);
+    console.log(`kernels (both sides): oneDNN ${d.cpu.onednnIsa ?? '?'}, ATen ${d.cpu.atenCapability}${limits.length ? ` (limited by ${limits.join(' ')})` : ''}; ` +
+      `diffuse precision ${cfg.run.precision}${cfg.run.precision === 'auto' ? ` = ${d.autoDtype}` : ''}`);
+  }
   console.log(`model: ref-28${o.sets.length ? ` with ${o.sets.join(', ')}` : ''}; ${report.numParameters} parameters (diffuse ${d.numParameters}); ` +
     `${(report.flopsPerImage / 1e9).toFixed(3)} GFLOP forward per image; conv peak ${fmt(report.convPeakGflops)} GFLOP/s (per phase: diffuse ${peaks('diffuse')}; PyTorch ${peaks('pytorch')})`);
   if (p.notMirrored.length > 0) console.log(`not mirrored by the PyTorch side: ${p.notMirrored.join(', ')}`);
@@ -245,7 +250,8 @@ async function measure(o) {
   }
   const pytorch = Object.values(results)[0].info.pytorch;
   return {
-    date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length, node: process.version, loadBefore, loadAfter: loadavg(),
+    date: new Date().toISOString(), cpu: cpus()[0]?.model, cores: cpus().length,
+    env: { DNNL_MAX_CPU_ISA: process.env.DNNL_MAX_CPU_ISA, ATEN_CPU_CAPABILITY: process.env.ATEN_CPU_CAPABILITY }, node: process.version, loadBefore, loadAfter: loadavg(),
     options: o, config: cfg, flopsPerImage: pytorch.flopsPerImage, numParameters: pytorch.numParameters,
     convPeakGflops: Math.max(...Object.values(results).flatMap((r) => [r.diffuse.convPeakGflops, r.pytorch.convPeakGflops])),
     results,

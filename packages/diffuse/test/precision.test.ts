@@ -2,10 +2,16 @@
 // CPU computes it natively; a bfloat16 UNet stays within bfloat16 rounding of its float32 self in
 // output and parameter gradients, and keeps float32 master weights.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import * as torch from '@diffuse/torch';
 import { computeDtypeFor, createModel, resolveConfig } from '../src/index.js';
 import { flagsToConfig } from '../src/cli/train-flags.js';
+import { assertUserError, BIN, TINY_MODEL, type CliResult } from './cli-helpers.js';
 
 function relErr(a: torch.Tensor, b: torch.Tensor): number {
   return (a.to('float32').sub(b.to('float32')).abs().max().item() as number) / (b.abs().max().item() as number);
@@ -20,6 +26,32 @@ test('computeDtypeFor: fp32 and bf16 as asked; auto = bfloat16 on a CPU with nat
   assert.equal(computeDtypeFor('auto', 'cuda'), 'float32');
   assert.deepEqual(flagsToConfig({ precision: 'bf16' }), { run: { precision: 'bf16' } });
   assert.equal(resolveConfig('ref-28').run.precision, 'auto');
+});
+
+test('auto is float32 where oneDNN is limited below native bfloat16 (DNNL_MAX_CPU_ISA=AVX2), whatever the CPU', () => {
+  const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const code = `import { computeDtypeFor } from ${JSON.stringify(index)}; console.log(computeDtypeFor('auto'));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, DNNL_MAX_CPU_ISA: 'AVX2' }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'float32');
+});
+
+test('--precision bf16 where oneDNN has no bfloat16 kernels (DNNL_MAX_CPU_ISA=AVX2): one line, exit 2, nothing written', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diffuse-precision-'));
+  try {
+    const env = { ...process.env, DIFFUSE_THREADS: '1', DNNL_MAX_CPU_ISA: 'AVX2' };
+    const run = (...args: string[]): CliResult => {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const out = path.join(dir, 'run');
+    assertUserError(run('train', '--data', 'mnist', ...TINY_MODEL, '--out', out, '--steps', '1', '--precision', 'bf16'), /precision 'bf16' needs a CPU with AVX-512 .*avx2.*use 'fp32' or 'auto'/);
+    assert.equal(existsSync(out), false, 'no run folder');
+    assertUserError(run('sample', '--checkpoint', 'digits-cpu', '--n', '1', '--out', path.join(dir, 's'), '--precision', 'bf16'), /needs a CPU with AVX-512/);
+    assert.equal(existsSync(path.join(dir, 's')), false, 'no sample folder');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a bfloat16 UNet (channels-last inside) matches its float32 self within bfloat16 rounding, gradients float32', () => {

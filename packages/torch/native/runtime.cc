@@ -1,6 +1,7 @@
 // Process-wide runtime: threads, random generators, CUDA availability, version.
 #include <ATen/CPUGeneratorImpl.h>
 #include <cmath>
+#include <dlfcn.h>
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -114,6 +115,18 @@ Napi::Value SetFlushDenormal(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), at::globalContext().setFlushDenormal(info[0].As<Napi::Boolean>().Value()));
 }
 
+// The instruction set oneDNN's kernels use, as dnnl_get_effective_cpu_isa() reports it: the CPU's,
+// lowered by DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA. Looked up at run time because Debian's libtorch
+// links oneDNN as a shared library (libdnnl.so.2) whose headers are not installed, and a libtorch
+// from pytorch.org hides its static copy: there the answer is null and the caller falls back to
+// the CPU's flags.
+Napi::Value OnednnEffectiveIsa(const Napi::CallbackInfo& info) {
+  using IsaFn = int (*)();
+  auto fn = reinterpret_cast<IsaFn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  if (fn == nullptr) return info.Env().Null();
+  return Napi::Number::New(info.Env(), fn());
+}
+
 Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), torch::cuda::is_available());
 }
@@ -143,6 +156,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("generatorGetState", Napi::Function::New(env, GeneratorGetState));
   exports.Set("generatorSetState", Napi::Function::New(env, GeneratorSetState));
   exports.Set("setFlushDenormal", Napi::Function::New(env, SetFlushDenormal));
+  exports.Set("onednnEffectiveIsa", Napi::Function::New(env, OnednnEffectiveIsa));
   exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));

@@ -15,4 +15,4 @@ export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';
 export * from './io/safetensors.js';
 export { profile, formatProfile, type OpProfile } from './profiler.js';
-export { cpuHasNativeBf16 } from './cpu.js';
+export { cpuHasNativeBf16, cpuInfo, type CpuInfo } from './cpu.js';

@@ -48,6 +48,7 @@ export interface NativeAddon {
   setFlushDenormal(on: boolean): boolean;
   profilerStart(cpuClock: boolean): void;
   profilerStop(): [string, number, number, number][];
+  onednnEffectiveIsa(): number | null;
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;

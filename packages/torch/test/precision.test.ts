@@ -1,8 +1,10 @@
 // Mixed precision pieces: layout_cast's gradient layout, bfloat16 convolutions against float32,
 // setComputeDtype, and the operator profiler's counts.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 
 import * as torch from '../src/index.js';
 
@@ -79,12 +81,40 @@ test('profile counts operator calls and splits self from total time', () => {
   });
 });
 
-test('cpuHasNativeBf16 agrees with /proc/cpuinfo', () => {
-  let flags: string[] = [];
+function cpuFlags(): Set<string> {
   try {
-    flags = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? [];
+    return new Set(readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1]?.trim().split(/\s+/) ?? []);
   } catch {
-    // not Linux: the function must say false
+    return new Set(); // not Linux: the function must say false
   }
-  assert.equal(torch.cpuHasNativeBf16(), flags.includes('avx512_bf16') || flags.includes('amx_bf16'));
+}
+
+/** cpuInfo() in a fresh process whose environment limits the kernels' instruction sets. */
+function cpuInfoUnder(env: Record<string, string>): torch.CpuInfo {
+  const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+  const code = `import * as torch from ${JSON.stringify(index)}; console.log(JSON.stringify(torch.cpuInfo()));`;
+  const clean = { ...process.env };
+  for (const k of ['DNNL_MAX_CPU_ISA', 'ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY']) delete clean[k];
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { env: { ...clean, ...env }, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as torch.CpuInfo;
+}
+
+test('cpuHasNativeBf16 agrees with /proc/cpuinfo where nothing limits oneDNN, and is false where DNNL_MAX_CPU_ISA does; bfloat16 kernels need AVX-512', () => {
+  const flags = cpuFlags();
+  const bf16 = flags.has('avx512_bf16') || flags.has('amx_bf16');
+  const free = cpuInfoUnder({});
+  assert.equal(free.nativeBf16, bf16);
+  if (process.env.DNNL_MAX_CPU_ISA === undefined && process.env.ONEDNN_MAX_CPU_ISA === undefined) {
+    assert.equal(torch.cpuHasNativeBf16(), bf16);
+  }
+  // The emulated CPUs of docs/performance.md: oneDNN reports the lowered set, and bfloat16 is not native there.
+  if (free.onednnIsa !== null && flags.has('avx2')) {
+    const avx2 = cpuInfoUnder({ DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2' });
+    assert.deepEqual([avx2.onednnIsa, avx2.atenCapability, avx2.nativeBf16, avx2.bf16Kernels], ['avx2', 'avx2', false, false]);
+    if (flags.has('avx512bw')) {
+      const core = cpuInfoUnder({ DNNL_MAX_CPU_ISA: 'AVX512_CORE' });
+      assert.deepEqual([core.onednnIsa, core.nativeBf16, core.bf16Kernels], ['avx512_core', false, true], 'bfloat16 emulated on AVX-512');
+    }
+  }
 });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import * as torch from '../src/index.js';
-import { goldens } from './golden.js';
+import { assertAllClose, goldens } from './golden.js';
 
 const R = goldens().random;
 
@@ -15,7 +15,13 @@ test('manualSeed(0) then randn / rand equal torch.manual_seed(0) in PyTorch', ()
     assert.deepEqual(torch.randn([3, 4]).toArray(), R.seed0_then_randn_3x4);
     assert.deepEqual(torch.rand([5]).toArray(), R.seed0_then_rand_5);
     torch.manualSeed(0);
-    assert.deepEqual(torch.randn([40]).toArray(), R.seed0_randn_40, 'the vectorized path (>= 16 values)');
+    const vectorized = torch.randn([40]).toArray(); // the vectorized path (>= 16 values)
+    if (torch.cpuInfo().atenCapability !== 'default') assert.deepEqual(vectorized, R.seed0_randn_40);
+    // Without AVX2 (ATEN_CPU_CAPABILITY=default) ATen's normal_fill takes its scalar loop: the same
+    // uniforms through libm's log/cos instead of Sleef's 1-ulp vector versions, so the float32
+    // Box–Muller results differ by rounding (measured: max |Δ| 5.4e-7 over these 40), as PyTorch's
+    // own would on that CPU.
+    else assertAllClose(vectorized, R.seed0_randn_40, { rtol: 1e-6, atol: 1e-6 }, 'randn(40), scalar path');
     torch.manualSeed(0);
     assert.deepEqual(torch.randn([6], { dtype: 'float64' }).toArray(), R.seed0_randn_f64_6);
     torch.manualSeed(0);

@@ -1,5 +1,6 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
 import { DataError, DiskFullError, isDiskFull } from '../io/errors.js';
+import { PrecisionError } from '../models/precision.js';
 import { BoardError } from '../report/board-server.js';
 import { RunFolderError } from '../report/run-folder.js';
 import { CheckpointError } from '../train/checkpoint.js';
@@ -14,6 +15,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof CheckpointError ||
     e instanceof TrainingError ||
     e instanceof ModelConfigError ||
+    e instanceof PrecisionError ||
     e instanceof DiskFullError ||
     e instanceof RunFolderError ||
     e instanceof BoardError ||

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 import { helpText, parseArgs, UsageError, type CommandSpec, type Parsed } from './args.js';
 import { isUserError, userMessage } from './errors.js';
+import { watchLauncher } from './launcher.js';
 
 export interface Command {
   spec: CommandSpec;
@@ -66,7 +67,16 @@ export async function main(argv: string[]): Promise<number> {
       console.log(helpText(cmd.spec));
       return 0;
     }
-    return (await cmd.run(args)) ?? 0;
+    // Stopping npx stops the command too, with what its SIGTERM handling saves (see launcher.ts).
+    const unwatch = watchLauncher(() => {
+      console.error('diffuse: npm, which started this command, has exited — stopping as on SIGTERM');
+      process.kill(process.pid, 'SIGTERM');
+    });
+    try {
+      return (await cmd.run(args)) ?? 0;
+    } finally {
+      unwatch();
+    }
   } catch (e) {
     if (isUserError(e)) {
       console.error(`diffuse: ${userMessage(e)}`);

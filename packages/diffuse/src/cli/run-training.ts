@@ -17,8 +17,8 @@ import { evaluateImageSets, type Evaluation } from '../eval/evaluate.js';
 import type { FeatureExtractor } from '../eval/features/extractor.js';
 import { loadExtractor } from '../eval/features/registry.js';
 import { writeNpz } from '../io/npz.js';
-import type { UNet } from '../models/index.js';
 import { computeDtypeFor } from '../models/precision.js';
+import type { UNet } from '../models/index.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
 import { generateImages } from '../pipeline/generate.js';
 import { pipelineFromModel } from '../pipeline/load.js';
@@ -62,6 +62,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   if (o.resume === undefined && listCheckpoints(ckptRoot).length > 0) {
     throw new UsageError(`${o.out} already holds a training run; pass --resume to continue it, or choose another --out`);
   }
+  computeDtypeFor(cfg.run.precision, o.device); // a precision this CPU cannot run fails here, before anything is written
   // The data is opened (and checked) before anything is written.
   const dataset = openDataset(cfg.run.data, { size: cfg.model.imageSize, channels: cfg.model.channels });
   if (cfg.run.classCond) {

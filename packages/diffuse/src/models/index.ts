@@ -8,4 +8,4 @@ export { GroupNorm32, normalization, zeroModule, Upsample, Downsample, TimestepB
 export { normAct, type NormActOptions, type ComputeDtype } from './norm-act.js';
 export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
-export { computeDtypeFor, PRECISIONS, type Precision } from './precision.js';
+export { computeDtypeFor, PrecisionError, PRECISIONS, type Precision } from './precision.js';
