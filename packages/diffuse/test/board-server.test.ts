@@ -145,6 +145,7 @@ test('diffuse board runs until SIGTERM and exits 0', async () => {
 
 test('diffuse board and compare: bad input is one line and exit code 2', async () => {
   const root = tempDir('board-bad');
+  assertUserError(await diffuse('board'), /'diffuse board' needs OUT \(usage: diffuse board OUT \[OUT2 …\]/);
   assertUserError(await diffuse('board', path.join(root, 'missing')), /missing: no such run folder/);
   mkdirSync(path.join(root, 'empty'));
   assertUserError(await diffuse('board', path.join(root, 'empty')), /empty: no log\.jsonl/);

@@ -164,7 +164,7 @@ export function parseArgs(argv: string[], spec: CommandSpec): Parsed {
   // A variadic last positional (e.g. `diffuse board OUT [OUT2 …]`) takes any number of arguments.
   const allowed = spec.positionals?.[spec.positionals.length - 1]?.variadic ? Infinity : (spec.positionals ?? []).length;
   if (!help && positionals.length < required) {
-    throw new UsageError(`'diffuse ${spec.name}' needs ${spec.positionals!.map((p) => p.name).join(' ')} (usage: ${spec.usage})`);
+    throw new UsageError(`'diffuse ${spec.name}' needs ${spec.positionals!.filter((p) => !p.optional).map((p) => p.name).join(' ')} (usage: ${spec.usage})`);
   }
   if (positionals.length > allowed) {
     throw new UsageError(`unexpected argument '${positionals[allowed]}' for 'diffuse ${spec.name}' (usage: ${spec.usage})`);
