@@ -43,6 +43,8 @@ export class RunReporter {
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private warned = false;
+  /** Set by finish(): a poke still queued behind a refresh must not start another. */
+  private closed = false;
 
   private readonly minIntervalMs: number;
   private readonly costFactor: number;
@@ -64,10 +66,11 @@ export class RunReporter {
 
   /** Asks for a refresh: now when the throttle allows, else once it does (one is kept waiting). */
   poke(): void {
-    if (this.timer !== null) return;
+    if (this.closed || this.timer !== null) return;
     const wait = Math.max(0, this.nextAt - Date.now());
     const start = (): void => {
       this.timer = null;
+      if (this.closed) return;
       if (this.running !== null) return void this.running.then(() => this.poke());
       this.running = this.refresh().finally(() => {
         this.running = null;
@@ -82,6 +85,7 @@ export class RunReporter {
 
   /** Waits for a refresh under way, then writes both files once more with everything logged. */
   async finish(): Promise<void> {
+    this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
