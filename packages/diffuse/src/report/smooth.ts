@@ -39,11 +39,10 @@ export function autoSmoothWeight(n: number): number {
   return Math.min(0.99, Math.max(0.6, 1 - 2 / (window + 1)));
 }
 
-/** Every k-th point so that at most `max` remain (one more when the last needs adding: it is always kept). */
+/** `max` points evenly spaced over the series, the first and the last kept (all when it is short). */
 export function thin<T>(xs: readonly T[], max: number): T[] {
   if (xs.length <= max) return [...xs];
-  const k = Math.ceil(xs.length / max);
-  const out = xs.filter((_, i) => i % k === 0);
-  if ((xs.length - 1) % k !== 0) out.push(xs[xs.length - 1]!);
-  return out;
+  if (max < 2) return [xs[xs.length - 1]!];
+  // n > max, so the rounded positions are distinct.
+  return Array.from({ length: max }, (_, i) => xs[Math.round((i * (xs.length - 1)) / (max - 1))]!);
 }
