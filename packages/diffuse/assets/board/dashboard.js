@@ -238,10 +238,17 @@
         state.previewAt.set(ri, { idx: i, atEnd: i === n - 1 });
         slider.value = String(i);
         strip.querySelectorAll('img').forEach((t, j) => t.classList.toggle('on', j === i));
+        reveal(i);
+      };
+      // Keeps the chosen thumbnail in the strip's view (the strip scrolls, the page does not).
+      const reveal = (i) => {
+        const t = strip.children[i];
+        if (t) strip.scrollLeft = t.offsetLeft - strip.offsetLeft - strip.clientWidth / 2 + t.clientWidth / 2;
       };
       const slider = el('input', { type: 'range', min: '0', max: String(n - 1), value: String(idx), oninput: (e) => show(Number(e.target.value)) });
       const strip = el('div', { class: 'strip' }, ...r.previews.map((p, i) => el('img', { src: p.src, title: `step ${p.step}`, class: i === idx ? 'on' : '', onclick: () => show(i) })));
       root.append(el('div', { class: 'card' }, el('h3', {}, `${r.name}: samples of the EMA model (${n} previews)`), el('div', { class: 'preview-row' }, img, el('div', {}, label, slider)), strip));
+      requestAnimationFrame(() => reveal(idx));
     }
     if (!root.firstChild) root.append(el('p', { class: 'muted' }, 'No preview grids yet (diffuse train --preview-interval N writes them).'));
   }
