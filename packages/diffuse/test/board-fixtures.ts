@@ -1,6 +1,6 @@
 // Run folders for the plot, report and board tests: a synthetic one written directly (fast, with
 // known values) and a real one trained by the CLI (what users get).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -8,9 +8,11 @@ import { defaultConfig } from '../src/train/config.js';
 import { writePng } from '../src/io/png.js';
 import { parseLog, type RunData } from '../src/report/run-folder.js';
 
-/** A fresh temporary folder. */
+/** A fresh temporary folder, removed when the test process exits. */
 export function tempDir(tag: string): string {
-  return mkdtempSync(path.join(tmpdir(), `diffuse-${tag}-`));
+  const dir = mkdtempSync(path.join(tmpdir(), `diffuse-${tag}-`));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** Log rows of a loss that falls from ~2 to ~0.05 over 1,000 steps, with quartiles. */
