@@ -5,8 +5,9 @@
 // libtorch 1.13; torch.cpuInfo() shows what they picked), the thread count is set by DIFFUSE_THREADS.
 //
 //   node scripts/test-cpus.mjs                  the whole suite under every setting (~10 min here)
-//   node scripts/test-cpus.mjs --quick          the kernel-sensitive subset (.ci/run runs this)
+//   node scripts/test-cpus.mjs --quick          the kernel-sensitive subset on the emulated CPUs (.ci/run runs this)
 //   node scripts/test-cpus.mjs FILE.test.js …   these files under every setting
+//   … --only AVX2                              only the settings whose name contains 'AVX2'
 //
 // Ends with 'N passed, N failed' counted over settings × files.
 import { spawnSync } from 'node:child_process';
@@ -26,6 +27,10 @@ const SETTINGS = [
   { name: 'AVX2, 2 threads', env: { DNNL_MAX_CPU_ISA: 'AVX2', ATEN_CPU_CAPABILITY: 'avx2', DIFFUSE_THREADS: '2' } },
   { name: 'x86-64 baseline (SSE4.1), 2 threads', env: { DNNL_MAX_CPU_ISA: 'SSE41', ATEN_CPU_CAPABILITY: 'default', DIFFUSE_THREADS: '2' } },
 ];
+
+// --quick: the emulated CPUs only (npm test itself runs this CPU on its default 2 threads), both
+// thread counts among them.
+const QUICK_SETTINGS = ['AVX-512 without BF16, 1 thread', 'AVX2, 2 threads', 'x86-64 baseline (SSE4.1), 2 threads'];
 
 // The tests whose numbers go through oneDNN, BLAS or our fused kernels at several shapes, dtypes
 // or thread counts: where a kernel choice can move a float (about a minute per setting).
@@ -52,7 +57,12 @@ function allTests() {
 }
 
 const args = process.argv.slice(2);
-const files = args.includes('--quick') ? QUICK : args.filter((a) => !a.startsWith('--')).length > 0 ? args.filter((a) => !a.startsWith('--')) : allTests();
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args.splice(onlyAt, 2)[1] ?? '' : '';
+const named = args.filter((a) => !a.startsWith('--'));
+const quick = args.includes('--quick');
+const files = quick ? QUICK : named.length > 0 ? named : allTests();
+const settings = SETTINGS.filter((x) => x.name.includes(only) && (!quick || QUICK_SETTINGS.includes(x.name)));
 
 // Limits already in the caller's environment would hide the settings' own.
 const base = { ...process.env };
@@ -60,7 +70,7 @@ for (const k of ['DNNL_MAX_CPU_ISA', 'ONEDNN_MAX_CPU_ISA', 'ATEN_CPU_CAPABILITY'
 
 let passed = 0;
 let failed = 0;
-for (const s of SETTINGS) {
+for (const s of settings) {
   const t0 = Date.now();
   const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...files], {
     cwd: root, env: { ...base, ...s.env }, encoding: 'utf8', maxBuffer: 256 * 2 ** 20,
