@@ -8,3 +8,4 @@ export * from './data/index.js';
 export * from './pipeline/index.js';
 export * from './train/index.js';
 export * from './eval/index.js';
+export * from './report/index.js';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm install hook: makes sure libtorch and a fast BLAS are present, then builds the addon.
+// npm install hook: makes sure libtorch, a fast BLAS and a font for plots are present, then
+// builds the addon.
 // On Debian/Ubuntu as root it installs what is missing through apt (set DIFFUSE_NO_APT=1 to
 // forbid that); otherwise it stops with one paragraph saying what to run or to set LIBTORCH.
 'use strict';
@@ -52,6 +53,16 @@ if (!process.env.LIBTORCH && referenceBlas()) {
         'Install OpenBLAS (as root: apt-get install -y libopenblas0-pthread).',
     );
   }
+}
+
+// Plots (loss.png, report charts) are SVG turned into PNG by sharp, whose text needs a system
+// font through fontconfig; a fresh Debian has neither, and the labels would come out blank.
+const hasFont = fs.existsSync('/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf') && fs.existsSync('/etc/fonts/fonts.conf');
+if (process.platform === 'linux' && !hasFont && !(mayApt && apt(['fonts-dejavu-core', 'fontconfig-config']))) {
+  console.warn(
+    'diffuse: warning: no DejaVu font found; text in plots (loss.png) may be missing. ' +
+      'Install one (as root: apt-get install -y fonts-dejavu-core fontconfig-config).',
+  );
 }
 
 console.log(`diffuse: building against libtorch in ${lt.root}${lt.cuda ? ' (with CUDA)' : ''}`);

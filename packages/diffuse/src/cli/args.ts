@@ -29,7 +29,7 @@ export interface CommandSpec {
   usage: string;
   flags: FlagSpec[];
   /** Names of positional arguments, for --help and count checks. */
-  positionals?: { name: string; optional?: boolean }[];
+  positionals?: { name: string; optional?: boolean; variadic?: boolean }[];
   /** Whether --config FILE is accepted. */
   config?: boolean;
 }
@@ -161,9 +161,10 @@ export function parseArgs(argv: string[], spec: CommandSpec): Parsed {
   const flags: Record<string, FlagValue> = configPath === undefined ? {} : readConfig(configPath, spec);
   Object.assign(flags, fromCli);
   const required = (spec.positionals ?? []).filter((p) => !p.optional).length;
-  const allowed = (spec.positionals ?? []).length;
+  // A variadic last positional (e.g. `diffuse board OUT [OUT2 …]`) takes any number of arguments.
+  const allowed = spec.positionals?.[spec.positionals.length - 1]?.variadic ? Infinity : (spec.positionals ?? []).length;
   if (!help && positionals.length < required) {
-    throw new UsageError(`'diffuse ${spec.name}' needs ${spec.positionals!.map((p) => p.name).join(' ')} (usage: ${spec.usage})`);
+    throw new UsageError(`'diffuse ${spec.name}' needs ${spec.positionals!.filter((p) => !p.optional).map((p) => p.name).join(' ')} (usage: ${spec.usage})`);
   }
   if (positionals.length > allowed) {
     throw new UsageError(`unexpected argument '${positionals[allowed]}' for 'diffuse ${spec.name}' (usage: ${spec.usage})`);

@@ -1,6 +1,8 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
 import { DataError, DiskFullError, isDiskFull } from '../io/errors.js';
 import { PrecisionError } from '../models/precision.js';
+import { BoardError } from '../report/board-server.js';
+import { RunFolderError } from '../report/run-folder.js';
 import { CheckpointError } from '../train/checkpoint.js';
 import { ModelConfigError } from '../train/factory.js';
 import { TrainingError } from '../train/trainer.js';
@@ -15,6 +17,8 @@ export function isUserError(e: unknown): e is Error {
     e instanceof ModelConfigError ||
     e instanceof PrecisionError ||
     e instanceof DiskFullError ||
+    e instanceof RunFolderError ||
+    e instanceof BoardError ||
     // File system errors on paths the user named (missing input, no permission, disk full).
     (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && ['ENOENT', 'EACCES', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EROFS', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code!))
   );

@@ -22,6 +22,8 @@ async function commands(): Promise<Command[]> {
     import('./commands/demo.js'),
     import('./commands/nll.js'),
     import('./commands/fid.js'),
+    import('./commands/board.js'),
+    import('./commands/compare.js'),
   ]);
   return mods.map((m) => m.command);
 }

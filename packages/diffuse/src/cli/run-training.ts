@@ -1,5 +1,6 @@
-// A training run as the CLI does it: output folder, data, logs (terminal, JSONL, loss-curve
-// PNG), preview grids, checkpoints, and SIGINT/SIGTERM handling. Shared by `train` and `demo`.
+// A training run as the CLI does it: output folder, data, logs (terminal, JSONL, the loss plot
+// and the report.html dashboard), preview grids, checkpoints, and SIGINT/SIGTERM handling.
+// Shared by `train` and `demo`.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -9,9 +10,8 @@ import { BatchLoader, type LoaderPosition } from '../data/loader.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
 import { openDataset } from '../data/open.js';
 import { writeFileAtomicSync } from '../io/atomic.js';
-import { DataError } from '../io/errors.js';
+import { DataError, isDiskFull } from '../io/errors.js';
 import { makeGrid } from '../io/grid.js';
-import { plotSeries } from '../io/plot.js';
 import { writePng } from '../io/png.js';
 import { evaluateImageSets, type Evaluation } from '../eval/evaluate.js';
 import type { FeatureExtractor } from '../eval/features/extractor.js';
@@ -19,6 +19,7 @@ import { loadExtractor } from '../eval/features/registry.js';
 import { writeNpz } from '../io/npz.js';
 import { computeDtypeFor } from '../models/precision.js';
 import type { UNet } from '../models/index.js';
+import { RunReporter, writeHardware } from '../report/run-reporter.js';
 import { generateImages } from '../pipeline/generate.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
@@ -51,7 +52,8 @@ function fmt(v: number): string {
 }
 
 /**
- * Trains into `out` (checkpoints/, log.jsonl, loss.png, previews/, config.json).
+ * Trains into `out` (checkpoints/, log.jsonl, loss.png, report.html, previews/, config.json,
+ * hardware.json).
  * @throws UsageError when `out` already holds a run and no resume was asked for.
  */
 export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingResult> {
@@ -71,11 +73,17 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const created = !existsSync(o.out);
   mkdirSync(o.out, { recursive: true });
   writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeHardware(o.out, { threads: torch.getNumThreads(), device: o.device ?? 'cpu', precision: computeDtypeFor(cfg.run.precision, o.device ?? 'cpu') });
   let loader: BatchLoader | undefined;
 
   const logFile = path.join(o.out, 'log.jsonl');
-  // A resumed run's log and curve continue the earlier ones from the checkpoint's step.
-  const curve = o.resume !== undefined && existsSync(logFile) ? rewindLog(logFile, o.resume.state.step) : { step: [], loss: [] };
+  // A resumed run's log continues the earlier one from the checkpoint's step.
+  if (o.resume !== undefined && existsSync(logFile)) rewindLog(logFile, o.resume.state.step);
+  const reporter = new RunReporter(o.out, (e) => {
+    if (isDiskFull(e)) return; // the next checkpoint says so, in the one line a full disk gets
+    progress.clear();
+    console.error(`diffuse: warning: could not update ${path.join(o.out, 'report.html')} or loss.png (${(e as Error).message.split('\n')[0]}); training goes on`);
+  }, reportInterval());
   const progress = new Progress(o.label ?? 'train');
   let signal: string | null = null;
   const onSignal = (s: string): void => {
@@ -126,8 +134,6 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         onLog(row: LogRow) {
           lastImgPerSec = row.imgPerSec;
           appendFileSync(logFile, JSON.stringify(row) + '\n');
-          curve.step.push(row.step);
-          curve.loss.push(row.loss ?? NaN);
           if (!progress.enabled) {
             const q = ['loss_q0', 'loss_q1', 'loss_q2', 'loss_q3'].map((k) => (row[k] === undefined ? '-' : fmt(row[k]!))).join(' ');
             console.log(
@@ -135,17 +141,18 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
                 ` q[${q}] grad ${fmt(row.grad_norm ?? NaN)} lr ${fmt(row.lr)} ${row.imgPerSec.toFixed(1)} img/s ${clock(row.elapsed)}`,
             );
           }
-          // Best effort (a full disk must not crash the run here; the checkpoint reports it).
-          writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss)).catch(() => undefined);
+          reporter.poke();
         },
         onCheckpoint(dir) {
           if (!progress.enabled) console.log(`checkpoint ${dir}`);
+          reporter.poke();
         },
         async onPreview(step, model) {
           const pipe = pipelineFromModel(cfg, model, true, o.device);
           const imgs = generateImages(pipe, { n: 16, batchSize: 16, sampler: 'ddim', steps: 25, seed: 0 });
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
           await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
+          reporter.poke();
         },
         async onEvaluate(step, model) {
           const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'));
@@ -154,6 +161,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
           progress.clear();
           console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
           lastEval = r;
+          reporter.poke();
         },
         onSkip(step, skipped) {
           progress.clear();
@@ -168,9 +176,15 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     for (const [s, h] of handlers) process.off(s, h);
     await loader?.close();
   }
-  if (curve.step.length > 0) await writePng(path.join(o.out, 'loss.png'), plotSeries(curve.step, curve.loss));
+  await reporter.finish();
   if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
+}
+
+/** DIFFUSE_REPORT_INTERVAL_MS: a fixed time between report refreshes (tests watch them change). */
+function reportInterval(): number | undefined {
+  const v = Number(process.env.DIFFUSE_REPORT_INTERVAL_MS);
+  return process.env.DIFFUSE_REPORT_INTERVAL_MS !== undefined && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
 /**
@@ -179,10 +193,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
  * line the kill cut short are dropped, so the log holds each step once, as an uninterrupted run's.
  * @param logFile OUT/log.jsonl.
  * @param step the step of the checkpoint the run resumes from.
- * @returns the loss curve up to that step.
  */
-function rewindLog(logFile: string, step: number): { step: number[]; loss: number[] } {
-  const curve: { step: number[]; loss: number[] } = { step: [], loss: [] };
+function rewindLog(logFile: string, step: number): void {
   const kept: string[] = [];
   for (const line of readFileSync(logFile, 'utf8').split('\n')) {
     let row: { step?: number; loss?: number; eval?: boolean };
@@ -193,13 +205,8 @@ function rewindLog(logFile: string, step: number): { step: number[]; loss: numbe
     }
     if (typeof row.step !== 'number' || row.step > step) continue;
     kept.push(line + '\n');
-    if (!row.eval && typeof row.loss === 'number') {
-      curve.step.push(row.step);
-      curve.loss.push(row.loss);
-    }
   }
   writeFileAtomicSync(logFile, kept.join(''));
-  return curve;
 }
 
 /**

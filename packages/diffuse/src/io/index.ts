@@ -8,4 +8,3 @@ export { encodeGif, writeGif, type GifOptions } from './gif.js';
 export { encodeNpy, parseNpy, dtypeOf, type NpyArray, type NpyDType, type NpyData } from './npy.js';
 export { parseNpz, readNpz, readNpzSync, encodeNpz, writeNpz } from './npz.js';
 export { crc32 } from './crc32.js';
-export { plotSeries, type PlotOptions } from './plot.js';

@@ -45,6 +45,7 @@ export const command: Command = {
     console.log(`trained ${r.step} steps in ${(r.seconds / 60).toFixed(1)} min`);
     console.log(`samples:    ${path.join(samples, 'grid.png')}`);
     console.log(`loss curve: ${path.join(out, 'loss.png')}`);
+    console.log(`dashboard:  ${path.join(out, 'report.html')} (diffuse board ${out} serves it live)`);
     console.log(`log:        ${path.join(out, 'log.jsonl')}`);
     console.log(`checkpoint: ${r.checkpointDir}`);
     console.log(`next: diffuse sample --checkpoint digits-cpu --n 64 --out samples   (the shipped, longer-trained model)`);

@@ -7,6 +7,7 @@ import { UsageError } from '../args.js';
 import { applyMachineFlags, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
+import { writeFidReport } from '../../report/eval-report.js';
 
 const SETS = `${Object.keys(DIGIT_SETS).join(', ')}, an .npz (arr_0 uint8 N×H×W×C) or an image folder`;
 
@@ -33,7 +34,7 @@ export const command: Command = {
   spec: {
     name: 'fid',
     summary: 'FID, KID, Inception Score and precision/recall of samples against a reference set',
-    usage: `diffuse fid A B [--features digits|inception] [--inception-weights FILE] [--batch-size N] [--json]   (A: the samples; B: the reference; each ${SETS})`,
+    usage: `diffuse fid A B [--features digits|inception] [--inception-weights FILE] [--batch-size N] [--json] [--report DIR]   (A: the samples; B: the reference; each ${SETS})`,
     positionals: [{ name: 'A' }, { name: 'B' }],
     flags: [
       { key: 'features', type: 'string', choices: FEATURE_NETWORKS, help: 'feature network', defaultText: 'digits for 28×28 grayscale images, else inception', group: 'Features' },
@@ -46,6 +47,7 @@ export const command: Command = {
       { key: 'splits', type: 'int', min: 1, help: 'Inception Score splits', defaultText: '10' },
       { key: 'seed', type: 'int', min: 0, help: 'seed of the KID subsets', defaultText: '0' },
       { key: 'json', type: 'bool', help: 'print the results as JSON on stdout', group: 'Output' },
+      { key: 'report', type: 'string', help: 'also write DIR/fid.png, fid.svg and fid.html' },
       THREADS_FLAG,
     ],
   },
@@ -73,6 +75,7 @@ export const command: Command = {
       });
       progress.clear();
       console.log(f.json ? JSON.stringify(r, null, 2) : formatEvaluation(r).join('\n'));
+      if (f.report !== undefined) console.error(`report: ${(await writeFidReport(f.report as string, r)).join(', ')}`);
     } finally {
       progress.clear();
       extractor.dispose();

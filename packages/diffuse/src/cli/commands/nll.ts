@@ -10,6 +10,7 @@ import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
+import { writeNllReport } from '../../report/eval-report.js';
 import { emaOption } from './sample.js';
 
 const FLAGS: FlagSpec[] = [
@@ -21,6 +22,7 @@ const FLAGS: FlagSpec[] = [
   { key: 'clipDenoised', type: 'bool', help: 'clamp predicted x_0 to [-1, 1] (--no-clip-denoised to turn off)', defaultText: 'true' },
   { key: 'seed', type: 'int', min: 0, help: 'seed of the noise draws', defaultText: '0' },
   { key: 'json', type: 'bool', help: 'print the results as JSON on stdout', group: 'Output' },
+  { key: 'report', type: 'string', help: 'also write DIR/nll.png, nll.svg and nll.html (the breakdown as a bar chart)' },
   THREADS_FLAG,
   PRECISION_FLAG,
 ];
@@ -43,7 +45,7 @@ export const command: Command = {
   spec: {
     name: 'nll',
     summary: 'negative log-likelihood (bits/dim) of data under a checkpoint, through the full variational bound',
-    usage: 'diffuse nll --checkpoint DIR|NAME [--data mnist|DIR|FILE.npz] [--n N] [--batch-size N] [--json]',
+    usage: 'diffuse nll --checkpoint DIR|NAME [--data mnist|DIR|FILE.npz] [--n N] [--batch-size N] [--json] [--report DIR]',
     flags: FLAGS,
   },
   async run(args) {
@@ -72,6 +74,10 @@ export const command: Command = {
       } else {
         console.log(formatNll(r, data).join('\n'));
         console.log(`\n${pipe.dir} (step ${pipe.step}${pipe.emaRate !== null ? `, EMA ${pipe.emaRate}` : ''}), ${seconds.toFixed(1)} s`);
+      }
+      if (f.report !== undefined) {
+        const files = await writeNllReport(f.report as string, r, { data, checkpoint: pipe.dir, step: pipe.step });
+        console.error(`report: ${files.join(', ')}`);
       }
     } finally {
       progress.clear();

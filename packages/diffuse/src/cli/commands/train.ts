@@ -31,7 +31,7 @@ export const command: Command = {
     usage: 'diffuse train --data mnist|DIR|FILE.npz --out DIR [--preset NAME] [--steps N | --minutes M] [flags]',
     config: true,
     flags: [
-      { key: 'out', type: 'string', help: 'output folder (checkpoints/, log.jsonl, loss.png, previews/)', group: 'Run' },
+      { key: 'out', type: 'string', help: 'output folder (checkpoints/, log.jsonl, loss.png, report.html, previews/)', group: 'Run' },
       { key: 'preset', type: 'string', choices: Object.keys(PRESETS), help: 'start from a named configuration' },
       { key: 'resume', type: 'bool', help: "continue the run in --out from its latest checkpoint (bit-exact)" },
       ...CONFIG_FLAGS,
@@ -64,6 +64,7 @@ export const command: Command = {
     console.log(`${how}: step ${r.step}, ${(r.seconds / 60).toFixed(1)} min${r.skipped ? `, ${r.skipped} steps skipped` : ''}`);
     console.log(`checkpoint: ${r.checkpointDir}`);
     console.log(`sample it:  diffuse sample --checkpoint ${out} --n 64 --out ${path.join(out, 'samples')}`);
+    console.log(`see it:     ${path.join(out, 'report.html')} (or diffuse board ${out}, live while training)`);
     return r.signal !== null ? SIGNAL_EXIT[r.signal] : 0;
   },
 };
