@@ -293,6 +293,19 @@ export class Lora {
   remove(): void {
     if (this.#removed) return;
     this.unmerge();
+    this.#detach();
+  }
+
+  /**
+   * Bakes ΔW into the base weights for good and takes the adapter off (PEFT's merge_and_unload):
+   * the model is then a plain model with the adapted weights, its state dict the base's names.
+   */
+  mergeAndUnload(): void {
+    this.merge();
+    this.#detach();
+  }
+
+  #detach(): void {
     for (const layer of this.layers) {
       const host = hosts.get(layer)!;
       const e = host.entries.get(this.name)!;
@@ -388,6 +401,11 @@ export function injectLora(model: Module, o: InjectLoraOptions): Lora {
   selected.forEach(([, layer], i) => {
     const { down, up } = made[i]!;
     if (!(layer instanceof Linear)) (down as Conv2d).computeDtype = (up as Conv2d).computeDtype = layer.computeDtype;
+    // The adapter lives where the layer does (A and B are made on the CPU).
+    if (layer.weight.device !== 'cpu') {
+      down.to(layer.weight.device);
+      up.to(layer.weight.device);
+    }
     down.train(layer.training);
     up.train(layer.training);
     const host = hostOf(layer);

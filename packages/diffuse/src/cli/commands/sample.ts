@@ -7,7 +7,9 @@ import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
+import { applyLoras } from '../../adapters/apply.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
+import { LORA_FLAG, parseLoraSpecs } from '../lora-flag.js';
 import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
@@ -18,6 +20,7 @@ import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, typ
 export const SAMPLING_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Model' },
   { key: 'ema', type: 'string', help: "EMA rate to use, or 'none' for the raw weights", defaultText: 'the first EMA rate' },
+  LORA_FLAG,
   { key: 'sampler', type: 'string', choices: SAMPLERS, help: 'sampling algorithm (docs/samplers.md)', defaultText: 'ddim', group: 'Sampling' },
   {
     key: 'steps',
@@ -88,11 +91,13 @@ export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
 }
 
 /**
- * Loads --checkpoint (with --ema) and checks --class and --guidance against the model, for every
+ * Loads --checkpoint (with --ema and --lora adapters) and checks --class and --guidance against the model, for every
  * command that samples.
  */
 export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
+  const loras = parseLoraSpecs((f.lora as string[] | undefined) ?? []);
   const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
+  for (const a of applyLoras(pipe.model, loras)) console.log(`LoRA ${a.file} at scale ${a.lora.scale} (r=${a.meta.rank}, ${a.meta.paths.length} layers, step ${a.meta.step})`);
   const classes = f.class as number[] | undefined;
   const k = pipe.config.model.numClasses;
   if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
