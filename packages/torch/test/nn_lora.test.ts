@@ -182,3 +182,26 @@ test('patterns: suffixes, wildcards, containers and RegExps; bad options are Ran
     assert.throws(() => lora.loadStateDict({ '0.lora_A.weight': randn([2, 4]) }), /missing 0.lora_B.weight/);
   });
 });
+
+test("dropout acts on the adapter's input in training mode only; mergeAndUnload bakes the update in", () => {
+  tidy(() => {
+    manualSeed(3);
+    const model = smallModel();
+    const x = randn([2, 2, 5, 5]);
+    const lora = nn.injectLora(model, { targets: ['4'], rank: 2, dropout: 0.5 });
+    noGrad(() => {
+      for (const p of lora.parameters()) p.normal_(0, 0.3);
+      model.eval();
+      const a = model.forward(x);
+      assert.ok(model.forward(x).equal(a), 'eval: deterministic');
+      model.train();
+      const b = model.forward(x);
+      assert.ok(!b.equal(a), 'train: the adapter input is dropped out');
+      model.eval();
+      lora.mergeAndUnload();
+      assertClose(model.forward(x), a, 'merged and unloaded', 1e-4, 1e-5);
+    });
+    assert.deepEqual([...model.stateDict().keys()], ['0.weight', '0.bias', '2.weight', '2.bias', '4.weight', '4.bias']);
+    assert.throws(() => lora.merge(), /was removed/);
+  });
+});

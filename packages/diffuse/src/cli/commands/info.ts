@@ -38,6 +38,8 @@ export const command: Command = {
       `optimizer    AdamW lr ${c.optim.lr}, batch ${c.optim.batchSize}, weight decay ${c.optim.weightDecay}`,
       `created      ${state.createdAt}`,
     ];
+    // A fine-tune's weights are its adapter only; the base is named, not copied.
+    if (c.lora !== undefined) lines.splice(2, 0, `LoRA         r=${c.lora.rank} α=${c.lora.alpha} on ${c.lora.paths.length} layers (${c.lora.targets.join(',')}) of ${c.lora.base} (weights ${c.lora.baseHash}); the parameters below are the adapter's`);
     console.log(lines.join('\n'));
     return 0;
   },
