@@ -10,3 +10,4 @@ export * from './train/index.js';
 export * from './eval/index.js';
 export * from './report/index.js';
 export * from './adapters/index.js';
+export * from './control/index.js';

@@ -9,10 +9,11 @@ import * as torch from '@diffuse/torch';
 import { nn, type Tensor } from '@diffuse/torch';
 
 import type { UNet } from '../models/index.js';
-import { loadPipeline, resolveModelPath, SHIPPED_MODELS_DIR, type Pipeline } from '../pipeline/load.js';
+import type { Pipeline } from '../pipeline/load.js';
 import { CheckpointError, loadCheckpoint } from '../train/checkpoint.js';
 import { validateConfig, type LoraRunConfig, type TrainConfig } from '../train/config.js';
-import { baseModelHash, LORA_FILE, saveLoraFile } from './lora-file.js';
+import { loadFrozenBase } from './base.js';
+import { LORA_FILE, saveLoraFile } from './lora-file.js';
 import { exactPaths, resolveLoraTargets } from './targets.js';
 
 /** The adapter's name inside a fine-tuned model. */
@@ -33,18 +34,15 @@ export interface LoraBase {
  * @throws CheckpointError for a missing or broken base; RangeError for targets that select nothing.
  */
 export function loadLoraBase(base: string, o: { rank: number; alpha?: number; dropout?: number; targets: string[]; ema?: number | 'none' }): LoraBase {
-  const pipe = loadPipeline(base, { ema: o.ema, precision: 'fp32' });
-  const { paths, empty } = resolveLoraTargets(pipe.model, o.targets);
-  const resolved = resolveModelPath(base);
-  // A shipped model is recorded by name (it moves with the package); anything else by absolute path.
-  const shipped = path.resolve(resolved) === path.join(SHIPPED_MODELS_DIR, base);
+  const frozen = loadFrozenBase(base, o.ema);
+  const { paths, empty } = resolveLoraTargets(frozen.pipe.model, o.targets);
   return {
-    pipe,
+    pipe: frozen.pipe,
     emptyTargets: empty,
     lora: {
-      base: shipped ? base : path.resolve(resolved),
-      baseHash: baseModelHash(pipe.model),
-      baseEma: pipe.emaRate,
+      base: frozen.base,
+      baseHash: frozen.baseHash,
+      baseEma: frozen.baseEma,
       rank: o.rank,
       alpha: o.alpha ?? o.rank,
       dropout: o.dropout ?? 0,
@@ -52,19 +50,6 @@ export function loadLoraBase(base: string, o: { rank: number; alpha?: number; dr
       paths,
     },
   };
-}
-
-/**
- * Reloads the base of a fine-tune being resumed and checks its weights are still the same.
- * @throws CheckpointError when the base changed since the fine-tune began.
- */
-export function reloadLoraBase(lora: LoraRunConfig): Pipeline {
-  const pipe = loadPipeline(lora.base, { ema: lora.baseEma ?? 'none', precision: 'fp32' });
-  const hash = baseModelHash(pipe.model);
-  if (hash !== lora.baseHash) {
-    throw new CheckpointError(`${lora.base}: the base model's weights changed since this fine-tune began (${lora.baseHash}, now ${hash}); start a new fine-tune`);
-  }
-  return pipe;
 }
 
 /**

@@ -26,6 +26,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/compare.js'),
     import('./commands/finetune.js'),
     import('./commands/lora.js'),
+    import('./commands/controlnet.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -37,6 +37,9 @@ export interface RunTrainingOptions {
   device?: torch.Device;
   /** Adapts the model before training (a fine-tune's base weights and adapters; see train()). */
   prepareModel?: TrainOptions['prepareModel'];
+  /** The model as the loss calls it, and extra inputs per batch (a ControlNet run; see train()). */
+  modelFn?: TrainOptions['modelFn'];
+  batchKwargs?: TrainOptions['batchKwargs'];
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -128,6 +131,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       resume: o.resume,
       device: o.device,
       prepareModel: o.prepareModel,
+      modelFn: o.modelFn,
+      batchKwargs: o.batchKwargs,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {

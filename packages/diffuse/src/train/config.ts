@@ -105,6 +105,18 @@ export interface LoraRunConfig {
   paths: string[];
 }
 
+/** A ControlNet trained beside a frozen base ('diffuse controlnet train'). */
+export interface ControlNetRunConfig {
+  /** The base checkpoint: a shipped model's name or an absolute path. */
+  base: string;
+  baseHash: string;
+  baseEma: number | null;
+  /** The control map made from each training image. */
+  control: 'canny' | 'scribble' | 'lowres';
+  /** Channels of the control map. */
+  controlChannels: number;
+}
+
 export interface TrainConfig {
   model: ModelConfig;
   diffusion: DiffusionConfig;
@@ -112,6 +124,8 @@ export interface TrainConfig {
   run: RunConfig;
   /** Present for LoRA fine-tunes. */
   lora?: LoraRunConfig;
+  /** Present for ControlNet runs. */
+  controlnet?: ControlNetRunConfig;
 }
 
 export function defaultConfig(): TrainConfig {

@@ -5,7 +5,7 @@ import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
 import type { Batch } from '../data/loader.js';
-import type { ModelKwargs } from '../diffusion/enums.js';
+import type { ModelFn, ModelKwargs } from '../diffusion/enums.js';
 import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
 import { DataError, firstLine } from '../io/errors.js';
 import type { TrainConfig } from './config.js';
@@ -64,6 +64,10 @@ export interface TrainOptions {
    * averaged and saved in checkpoints; a resume calls it again and loads just those.
    */
   prepareModel?: (model: ReturnType<typeof createUNet>) => void;
+  /** The model as the loss calls it (default: the UNet); a ControlNet run joins the two models. */
+  modelFn?: (model: ReturnType<typeof createUNet>) => ModelFn;
+  /** Extra model inputs from each microbatch's clean images (a ControlNet's control map). */
+  batchKwargs?: (x0: Tensor) => ModelKwargs;
 }
 
 export interface TrainResult {
@@ -103,7 +107,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (device !== 'cpu') model.to(device);
   torch.nn.setComputeDtype(model, computeDtypeFor(cfg.run.precision, device));
   const diffusion = createDiffusion(cfg.diffusion);
-  const modelFn = asModelFn(model);
+  const modelFn = opts.modelFn?.(model) ?? asModelFn(model);
   const sampler: ScheduleSampler = createNamedScheduleSampler(cfg.optim.scheduleSampler, diffusion);
   // The trained parameters: all of them, or the subset prepareModel left requiring grad.
   const trained = model.namedParameters().filter(([, p]) => p.requiresGrad);
@@ -239,7 +243,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const n = Math.min(micro, B - i);
         torch.tidy(() => {
           const x = batch.x.narrow(0, i, n); // (b, C, H, W)
-          const kwargs: ModelKwargs = {};
+          const kwargs: ModelKwargs = opts.batchKwargs?.(x) ?? {};
           if (cfg.run.classCond) {
             let y = batch.y.narrow(0, i, n); // (b,)
             if (cfg.optim.classDropout > 0) {

@@ -5,21 +5,16 @@ import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 
-import { exportLora, finetuneConfig, loadLoraBase, loraPreparer, reloadLoraBase } from '../../adapters/finetune.js';
+import { reloadFrozenBase } from '../../adapters/base.js';
+import { exportLora, finetuneConfig, loadLoraBase, loraPreparer } from '../../adapters/finetune.js';
 import { LORA_TARGET_GROUPS } from '../../adapters/targets.js';
-import { loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
 import type { TrainConfig } from '../../train/config.js';
 import { UsageError, type FlagSpec } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
-import { CONFIG_FLAGS } from '../train-flags.js';
+import { adapterRunSettings, ADAPTER_TRAIN_FLAGS, resumeAdapterRun } from '../adapter-run.js';
 import { emaOption } from './sample.js';
-
-/** The training flags a fine-tune takes (the model and diffusion are the base's). */
-const TRAIN_KEYS = ['data', 'lr', 'weightDecay', 'warmupSteps', 'batchSize', 'emaRates', 'gradClip', 'steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'seed', 'onNan', 'precision'];
-/** What a resumed fine-tune may change. */
-const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'threads', 'device', 'out', 'resume']);
 
 const LORA_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "the base: a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'LoRA' },
@@ -37,49 +32,13 @@ const LORA_FLAGS: FlagSpec[] = [
   { key: 'resume', type: 'bool', help: 'continue the fine-tune in --out from its latest checkpoint (bit-exact)' },
 ];
 
-/** A fine-tune's optimizer and run settings: sensible LoRA defaults, then the flags. */
-function settings(base: TrainConfig, f: Record<string, unknown>): Pick<TrainConfig, 'optim' | 'run'> {
-  const get = <T>(k: string, d: T): T => (f[k] === undefined ? d : (f[k] as T));
-  return {
-    optim: {
-      lr: get('lr', 1e-3),
-      weightDecay: get('weightDecay', 0),
-      warmupSteps: get('warmupSteps', 0),
-      lrAnnealSteps: 0,
-      batchSize: get('batchSize', base.optim.batchSize),
-      microbatch: 0,
-      emaRates: get('emaRates', [0.999]),
-      emaWarmup: true,
-      gradClip: get('gradClip', base.optim.gradClip > 0 ? base.optim.gradClip : 1),
-      classDropout: base.optim.classDropout,
-      scheduleSampler: 'uniform',
-    },
-    run: {
-      data: get('data', 'mnist'),
-      randomFlip: false,
-      classCond: base.run.classCond,
-      steps: get('steps', 1000),
-      minutes: get('minutes', 0),
-      logInterval: get('logInterval', 50),
-      saveInterval: get('saveInterval', 500),
-      previewInterval: get('previewInterval', 0),
-      evalInterval: get('evalInterval', 0),
-      evalSamples: get('evalSamples', 1000),
-      keepCheckpoints: get('keepCheckpoints', 2),
-      seed: get('seed', 0),
-      onNan: get('onNan', 'stop'),
-      precision: get('precision', 'auto'),
-    },
-  };
-}
-
 export const command: Command = {
   spec: {
     name: 'finetune',
     summary: 'LoRA fine-tuning of a trained model on new images (writes only the adapter)',
     usage: 'diffuse finetune --checkpoint BASE --data mnist|DIR|FILE.npz --out DIR [--lora-rank 4] [--targets attn,res] [--steps N | --minutes M]',
     config: true,
-    flags: [...LORA_FLAGS, ...TRAIN_KEYS.map((k) => CONFIG_FLAGS.find((c) => c.key === k)!), THREADS_FLAG, DEVICE_FLAG],
+    flags: [...LORA_FLAGS, ...ADAPTER_TRAIN_FLAGS, THREADS_FLAG, DEVICE_FLAG],
   },
   async run(args) {
     const f = args.flags;
@@ -90,15 +49,9 @@ export const command: Command = {
     let resume;
     let base;
     if (f.resume) {
-      const changed = Object.keys(f).filter((k) => !RESUMABLE.has(k));
-      if (changed.length > 0) throw new UsageError(`--resume continues the saved fine-tune (base, adapter, data, optimizer); drop --${changed.map((k) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', --')}`);
-      resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
-      const lora = resume.state.config.lora;
-      if (lora === undefined) throw new UsageError(`${out} holds a 'diffuse train' run, not a fine-tune; continue it with 'diffuse train --resume'`);
-      config = structuredClone(resume.state.config);
-      Object.assign(config.run, Object.fromEntries(Object.entries(f).filter(([k]) => k in config.run)));
-      base = reloadLoraBase(lora);
-      console.log(`resuming ${resume.dir} at step ${resume.state.step}`);
+      ({ resume, config } = resumeAdapterRun(out, f, 'fine-tune'));
+      if (config.lora === undefined) throw new UsageError(`${out} does not hold a LoRA fine-tune; continue it with the command that made it`);
+      base = reloadFrozenBase(config.lora);
     } else {
       if (f.checkpoint === undefined) throw new UsageError("'diffuse finetune' needs --checkpoint BASE (a trained model, e.g. 'digits-cpu')");
       const rank = (f.loraRank as number | undefined) ?? 4;
@@ -112,7 +65,7 @@ export const command: Command = {
         throw e;
       }
       for (const t of loaded.emptyTargets) console.log(`note: --targets ${t} selects no layer of this model (skipped)`);
-      const { optim, run } = settings(loaded.pipe.config, f);
+      const { optim, run } = adapterRunSettings(loaded.pipe.config, f);
       try {
         config = finetuneConfig(loaded.pipe.config, loaded.lora, optim, run);
       } catch (e) {
