@@ -1,3 +1,4 @@
 // Control maps for ControlNet: Canny edges, scribbles, low-resolution images.
 export { canny, type CannyOptions } from './canny.js';
 export { controlMap, controlChannels, CONTROL_KINDS, type ControlKind, type ControlMapOptions } from './maps.js';
+export { readControlImages, type ReadControlOptions } from './read.js';

@@ -7,7 +7,12 @@ import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
 import { applyLoras } from '../../adapters/apply.js';
+import { controlledModelFn, loadControlNet } from '../../adapters/controlnet.js';
+import { readControlImages } from '../../control/read.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
 import { LORA_FLAG, parseLoraSpecs } from '../lora-flag.js';
 import type { Precision } from '../../models/precision.js';
@@ -106,6 +111,25 @@ export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu'
   return pipe;
 }
 
+/**
+ * With --controlnet: loads it beside the model (which then samples through it) and reads the
+ * control maps; null without.
+ * @returns the maps (K, cc, H, W), kept alive for the whole run.
+ */
+async function controlFor(pipe: Pipeline, f: Record<string, FlagValue>): Promise<Tensor | null> {
+  if (f.controlnet === undefined) {
+    for (const k of ['controlImage', 'controlScale', 'detect']) if (f[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --controlnet`);
+    return null;
+  }
+  if (f.controlImage === undefined) throw new UsageError('--controlnet needs --control-image FILE|DIR|FILE.npz (the control maps)');
+  const loaded = loadControlNet(pipe.model, f.controlnet as string);
+  const { imageSize, channels } = pipe.config.model;
+  const maps = await readControlImages(f.controlImage as string, { size: imageSize, controlChannels: loaded.controlChannels, imageChannels: channels, detect: f.detect ? loaded.control : undefined });
+  pipe.spec = { ...pipe.spec, model: controlledModelFn(pipe.model, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
+  console.log(`ControlNet ${loaded.file} (${loaded.control}) with ${maps.size(0)} control map${maps.size(0) === 1 ? '' : 's'} at scale ${(f.controlScale as number | undefined) ?? 1}`);
+  return maps.keep();
+}
+
 export const command: Command = {
   spec: {
     name: 'sample',
@@ -116,6 +140,10 @@ export const command: Command = {
       { key: 'n', type: 'int', min: 1, help: 'number of images', defaultText: '64', group: 'Output' },
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
       { key: 'out', type: 'string', help: 'output folder' },
+      { key: 'controlnet', type: 'string', help: "a ControlNet ('diffuse controlnet train' output folder or its controlnet.safetensors)", group: 'ControlNet' },
+      { key: 'controlImage', type: 'string', help: 'control maps (an image, a folder of images, or an .npz), the model\'s size; sample i uses map i mod K' },
+      { key: 'controlScale', type: 'float', min: 0, help: 'conditioning scale (0 = the base model)', defaultText: '1' },
+      { key: 'detect', type: 'bool', help: "the control images are images: make the maps with the ControlNet's detector (Canny…)" },
       THREADS_FLAG,
       PRECISION_FLAG,
       DEVICE_FLAG,
@@ -134,6 +162,7 @@ export const command: Command = {
     const choice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
     checkClamp(pipe, choice);
+    const control = await controlFor(pipe, f);
     const classes = f.class as number[] | undefined;
     const n = (f.n as number | undefined) ?? 64;
     const progress = new Progress('sample');
@@ -145,6 +174,7 @@ export const command: Command = {
       guidance: f.guidance as number | undefined,
       classes,
       seed: (f.seed as number | undefined) ?? 0,
+      batchKwargs: control === null ? undefined : (start, count) => ({ control: control.indexSelect(0, torch.arange(start, start + count, 1, { dtype: 'int64' }).remainder(control.size(0))) }),
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${Math.floor(done)}/${total} images`),
     });
     progress.clear();
