@@ -50,6 +50,15 @@ test('controlnet train writes only the ControlNet; scale 0 is the base; maps fro
   assert.ok(Object.keys(tensors).every((k) => /^(time_embed|input_blocks|middle_block|input_hint_block|zero_convs|middle_block_out)\./.test(k)), 'nothing of the decoder');
   torch.dispose(tensors);
 
+  // 1 step, then --resume to 2: the same ControlNet as 2 straight steps, bit for bit.
+  ok(diffuse('controlnet', 'train', '--checkpoint', at('base'), '--control', 'canny', '--data', 'mnist', '--out', at('split'), '--steps', '1', '--batch-size', '4', ...FP32));
+  ok(diffuse('controlnet', 'train', '--out', at('split'), '--resume', '--steps', '2'));
+  const straight = torch.loadSafetensors(at('cn/controlnet.safetensors')).tensors;
+  const resumed = torch.loadSafetensors(at('split/controlnet.safetensors')).tensors;
+  for (const [k, t] of Object.entries(straight)) assert.ok(t.equal(resumed[k]!), `${k} differs after resume`);
+  torch.dispose([straight, resumed]);
+  assert.match(diffuse('info', at('cn')).stdout, /ControlNet +on canny maps beside/);
+
   ok(diffuse('sample', '--checkpoint', at('base'), ...SAMPLE, '--out', at('s-base')));
   ok(diffuse('sample', '--checkpoint', at('base'), '--controlnet', at('cn'), '--control-image', at('maps'), '--control-scale', '0', ...SAMPLE, '--out', at('s-zero')));
   // Scale 0: the joins add exact zeros to the same base ops.
