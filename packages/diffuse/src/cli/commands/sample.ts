@@ -2,14 +2,14 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
 import { makeGrid } from '../../io/grid.js';
 import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
-import * as torch from '@diffuse/torch';
-import type { Tensor } from '@diffuse/torch';
-
 import { applyLoras } from '../../adapters/apply.js';
 import { controlledModelFn, loadControlNet } from '../../adapters/controlnet.js';
 import { readControlImages } from '../../control/read.js';
@@ -96,8 +96,8 @@ export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
 }
 
 /**
- * Loads --checkpoint (with --ema and --lora adapters) and checks --class and --guidance against the model, for every
- * command that samples.
+ * Loads --checkpoint (with --ema and the --lora adapters) and checks --class and --guidance
+ * against the model, for every command that samples.
  */
 export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
   const loras = parseLoraSpecs((f.lora as string[] | undefined) ?? []);
@@ -178,6 +178,7 @@ export const command: Command = {
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${Math.floor(done)}/${total} images`),
     });
     progress.clear();
+    control?.dispose();
     // Write everything into a temporary folder, then swap it in: never a half-written output.
     const tmp = `${out.replace(/\/+$/, '')}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
