@@ -181,3 +181,19 @@ test('the trainer with prepareModel trains and saves only the adapter; the base 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('in bfloat16 mixed precision too, a fresh LoRA leaves the output bit-identical (where oneDNN has bf16)', (t) => {
+  if (!torch.cpuInfo().bf16Kernels) {
+    t.skip('no bfloat16 convolutions on this CPU');
+    return;
+  }
+  torch.tidy(() => {
+    const model = baseModel();
+    model.computeDtype = 'bfloat16';
+    const { x, t: steps } = inputs();
+    const ref = torch.noGrad(() => model.forward(x, steps)).toArray();
+    nn.injectLora(model, { targets: exactPaths(resolveLoraTargets(model, ['attn', 'res', 'emb']).paths), rank: 2 });
+    const out = torch.noGrad(() => model.forward(x, steps)).toArray();
+    assert.ok(out.every((v, i) => v === ref[i]), 'the output changed');
+  });
+});
