@@ -73,3 +73,22 @@ test('the conditioning scale: 0 is the base, and the control changes the output 
     });
   });
 });
+
+test('in bfloat16 mixed precision too, a fresh ControlNet leaves the output bit-identical (where oneDNN has bf16)', (t) => {
+  if (!torch.cpuInfo().bf16Kernels) {
+    t.skip('no bfloat16 convolutions on this CPU');
+    return;
+  }
+  torch.tidy(() => {
+    const unet = base();
+    const cn = new ControlNet(unet, { controlChannels: 1 });
+    unet.computeDtype = 'bfloat16';
+    torch.nn.setComputeDtype(cn, 'bfloat16');
+    torch.noGrad(() => {
+      const { x, t: steps, y, hint } = batch();
+      const ref = unet.forward(x, steps, { y }).toArray();
+      const out = unet.forward(x, steps, { y, control: cn.forward(x, steps, hint, { y }) }).toArray();
+      assert.ok(out.every((v, i) => v === ref[i]), 'the output changed');
+    });
+  });
+});
