@@ -6,6 +6,9 @@ import { test } from 'node:test';
 
 import * as torch from '@diffuse/torch';
 
+import { controlledModelFn } from '../src/adapters/controlnet.js';
+import type { ModelFn } from '../src/diffusion/enums.js';
+import { classifierFreeGuidance } from '../src/guidance/classifier-free.js';
 import { ControlNet } from '../src/models/controlnet.js';
 import { UNet } from '../src/models/unet.js';
 
@@ -89,6 +92,21 @@ test('in bfloat16 mixed precision too, a fresh ControlNet leaves the output bit-
       const ref = unet.forward(x, steps, { y }).toArray();
       const out = unet.forward(x, steps, { y, control: cn.forward(x, steps, hint, { y }) }).toArray();
       assert.ok(out.every((v, i) => v === ref[i]), 'the output changed');
+    });
+  });
+});
+
+test('with classifier-free guidance: the control map is doubled with the batch, and a fresh ControlNet changes nothing', () => {
+  torch.tidy(() => {
+    const unet = base();
+    const cn = new ControlNet(unet, { controlChannels: 1 });
+    torch.noGrad(() => {
+      const { x, t, y, hint } = batch();
+      const guided = (m: ModelFn): torch.Tensor => classifierFreeGuidance(m, { scale: 3, nullClass: 3 })(x, t, { y, control: hint });
+      const ref = guided((xi, ti, kw) => unet.forward(xi, ti, { y: kw.y }));
+      const out = guided(controlledModelFn(unet, cn));
+      assert.deepEqual(out.shape, [2, 1, 8, 8]);
+      assert.ok(out.equal(ref), 'zero joins under guidance');
     });
   });
 });
