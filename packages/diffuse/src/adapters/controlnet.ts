@@ -47,10 +47,9 @@ export function controlNetPreparer(baseWeights: Map<string, Tensor>, cfg: Contro
  */
 export function controlledModelFn(model: UNet, cn: ControlNet, scale = 1): ModelFn {
   return (x, t, kwargs) => {
-    let control = kwargs.control;
+    // (Classifier-free guidance doubles kwargs.control with the batch, as every batched kwarg.)
+    const control = kwargs.control;
     if (control === undefined) throw new Error('a ControlNet model needs kwargs.control');
-    // Classifier-free guidance runs the conditional and unconditional halves as one batch.
-    if (control.size(0) !== x.size(0)) control = torch.cat(Array.from({ length: x.size(0) / control.size(0) }, () => control!), 0);
     return model.forward(x, t, { y: kwargs.y, control: cn.forward(x, t, control, { y: kwargs.y, scale }) });
   };
 }
