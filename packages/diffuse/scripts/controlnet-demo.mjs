@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import * as torch from '@diffuse/torch';
 import {
   canny, controlledModelFn, controlMap, edgeF1, generateImages, loadControlNet, loadDigitsExtractor, loadMnistDigits, loadPipeline,
-  makeGrid, MNIST_SIZE, writePng,
+  makeGrid, MNIST_SIZE, TRAIN_DIGITS, writePng,
 } from 'diffuse';
 
 const argv = process.argv.slice(2);
@@ -45,12 +45,13 @@ if (!existsSync(path.join(run, 'controlnet.safetensors'))) {
   console.log(training);
 }
 
-// 2. Control maps: the Canny edges of held-out digits (the last n of mnist:test), with their labels.
+// 2. Control maps: the Canny edges of held-out digits (the first n of mnist:test, which the
+// bundled order interleaves by class), with their labels.
 const all = loadMnistDigits();
 const px = MNIST_SIZE * MNIST_SIZE;
-const from = all.count - n;
-const digits = torch.tensor(Float32Array.from(all.images.subarray(from * px, all.count * px), (v) => v / 127.5 - 1), { shape: [n, 1, 28, 28] }).keep();
-const labels = Array.from(all.labels.subarray(from, all.count));
+const from = TRAIN_DIGITS;
+const digits = torch.tensor(Float32Array.from(all.images.subarray(from * px, (from + n) * px), (v) => v / 127.5 - 1), { shape: [n, 1, 28, 28] }).keep();
+const labels = Array.from(all.labels.subarray(from, from + n));
 const maps = controlMap('canny', digits).keep(); // (n, 1, 28, 28) in {−1, 1}
 const mapBytes = Uint8Array.from(maps.data(), (v) => (v > 0 ? 255 : 0));
 
