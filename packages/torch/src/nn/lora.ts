@@ -65,6 +65,8 @@ interface Entry {
 interface Host {
   readonly layer: LoraTarget;
   readonly baseForward: (x: Tensor) => Tensor;
+  /** The layer's own `forward` property before LoRA (another wrapper's), restored on removal. */
+  readonly ownForward: PropertyDescriptor | undefined;
   readonly downs: ModuleDict<LoraTarget>;
   readonly ups: ModuleDict<LoraTarget>;
   readonly entries: Map<string, Entry>;
@@ -119,6 +121,7 @@ function hostOf(layer: LoraTarget): Host {
   host = {
     layer,
     baseForward,
+    ownForward: Object.getOwnPropertyDescriptor(layer, 'forward'),
     downs: layer.addModule('lora_A', new ModuleDict<LoraTarget>()),
     ups: layer.addModule('lora_B', new ModuleDict<LoraTarget>()),
     entries: new Map(),
@@ -317,7 +320,8 @@ export class Lora {
       if (host.entries.size === 0) {
         layer.removeModule('lora_A');
         layer.removeModule('lora_B');
-        Reflect.deleteProperty(layer, 'forward');
+        if (host.ownForward !== undefined) Object.defineProperty(layer, 'forward', host.ownForward);
+        else Reflect.deleteProperty(layer, 'forward');
         hosts.delete(layer);
       }
     }
