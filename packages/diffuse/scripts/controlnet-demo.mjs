@@ -4,7 +4,7 @@
 // several conditioning scales, and measure how faithfully the edges are followed (edge F1 of the
 // samples' own Canny maps vs the control, 1-pixel tolerance), whether the digit is the one the
 // edges came from (the digits classifier), and the ControlNet's cost per sampling step.
-//   DIFFUSE_THREADS=1 node packages/diffuse/scripts/controlnet-demo.mjs OUT [--minutes 3] [--n 100] [--scales 0,0.5,1,1.5]
+//   DIFFUSE_THREADS=1 node packages/diffuse/scripts/controlnet-demo.mjs OUT [--minutes 3 | --steps N] [--n 100] [--scales 0,0.5,1,1.5]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +27,9 @@ const opt = (name, d) => {
   return i < 0 ? d : argv[i + 1];
 };
 const minutes = Number(opt('minutes', 3));
+// --steps N trains N steps whatever the machine's load (the figures then compare across runs).
+const steps = opt('steps', undefined);
+const budget = steps !== undefined ? ['--steps', String(steps), '--minutes', '0'] : ['--minutes', String(minutes), '--steps', '1000000'];
 const n = Number(opt('n', 100));
 const scales = String(opt('scales', '0,0.5,1,1.5')).split(',').map(Number);
 const BIN = fileURLToPath(new URL('../bin/diffuse.js', import.meta.url));
@@ -42,7 +45,7 @@ const run = path.join(out, 'cn');
 let training = null;
 if (!existsSync(path.join(run, 'controlnet.safetensors'))) {
   const r = spawnSync('/usr/bin/time', ['-v', process.execPath, BIN, 'controlnet', 'train', '--checkpoint', 'digits-cpu', '--control', 'canny', '--data', trainSet,
-    '--out', run, '--minutes', String(minutes), '--steps', '1000000', '--log-interval', '50', '--save-interval', '0'], { encoding: 'utf8' });
+    '--out', run, ...budget, '--log-interval', '50', '--save-interval', '0'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
   const rows = readFileSync(path.join(run, 'log.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
   const ips = rows.slice(1).map((x) => x.imgPerSec).sort((a, b) => a - b);

@@ -3,7 +3,7 @@
 // sample at several LoRA scales and measure how the samples move — the digits classifier's share
 // of the target class, and FID (digits features) to the target class and to all digits. With
 // --full-seconds S it also times S seconds of full training of the same model for comparison.
-//   DIFFUSE_THREADS=1 node packages/diffuse/scripts/lora-demo.mjs OUT [--digit 3] [--minutes 3]
+//   DIFFUSE_THREADS=1 node packages/diffuse/scripts/lora-demo.mjs OUT [--digit 3] [--minutes 3 | --steps N]
 //     [--n 500] [--scales 0,0.25,0.5,1,1.5] [--full-seconds 60]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -28,6 +28,9 @@ const opt = (name, d) => {
 };
 const digit = Number(opt('digit', 3));
 const minutes = Number(opt('minutes', 3));
+// --steps N trains N steps whatever the machine's load (the figures then compare across runs).
+const steps = opt('steps', undefined);
+const budget = steps !== undefined ? ['--steps', String(steps), '--minutes', '0'] : ['--minutes', String(minutes), '--steps', '1000000'];
 const n = Number(opt('n', 500));
 const scales = String(opt('scales', '0,0.25,0.5,1,1.5')).split(',').map(Number);
 const fullSeconds = Number(opt('full-seconds', 0));
@@ -64,7 +67,7 @@ const ft = path.join(out, 'ft');
 let finetune = null;
 if (!existsSync(path.join(ft, 'lora.safetensors'))) {
   const r = timedDiffuse(['finetune', '--checkpoint', 'digits-cpu', '--data', target, '--out', ft, '--targets', 'attn,res', '--lora-rank', '4',
-    '--minutes', String(minutes), '--steps', '1000000', '--log-interval', '50', '--save-interval', '0', '--lr', '1e-3']);
+    ...budget, '--log-interval', '50', '--save-interval', '0', '--lr', '1e-3']);
   const state = JSON.parse(readFileSync(path.join(ft, 'checkpoints', readFileSync(path.join(ft, 'checkpoints', 'latest'), 'utf8').trim(), 'state.json'), 'utf8'));
   finetune = { steps: state.step, seconds: state.seconds, imgPerSec: imgPerSec(ft), peakRssMb: r.rssMb, summary: r.stdout.split('\n').find((l) => l.startsWith('adapter:')) };
   console.log(finetune);
