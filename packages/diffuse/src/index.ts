@@ -9,3 +9,5 @@ export * from './pipeline/index.js';
 export * from './train/index.js';
 export * from './eval/index.js';
 export * from './report/index.js';
+export * from './adapters/index.js';
+export * from './control/index.js';

@@ -24,6 +24,9 @@ async function commands(): Promise<Command[]> {
     import('./commands/fid.js'),
     import('./commands/board.js'),
     import('./commands/compare.js'),
+    import('./commands/finetune.js'),
+    import('./commands/lora.js'),
+    import('./commands/controlnet.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -24,7 +24,7 @@ import { generateImages } from '../pipeline/generate.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
-import { train, type LogRow, type TrainResult } from '../train/trainer.js';
+import { train, type LogRow, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import { UsageError } from './args.js';
 import { clock, Progress } from './progress.js';
 
@@ -35,6 +35,11 @@ export interface RunTrainingOptions {
   /** Label for the progress bar. */
   label?: string;
   device?: torch.Device;
+  /** Adapts the model before training (a fine-tune's base weights and adapters; see train()). */
+  prepareModel?: TrainOptions['prepareModel'];
+  /** The model as the loss calls it, and extra inputs per batch (a ControlNet run; see train()). */
+  modelFn?: TrainOptions['modelFn'];
+  batchKwargs?: TrainOptions['batchKwargs'];
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -125,6 +130,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       data: loader,
       resume: o.resume,
       device: o.device,
+      prepareModel: o.prepareModel,
+      modelFn: o.modelFn,
+      batchKwargs: o.batchKwargs,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {

@@ -1,5 +1,5 @@
 // Denoising networks.
-export { UNet, type UNetOptions, type UNetKwargs } from './unet.js';
+export { UNet, timestepAndLabelEmbedding, type UNetOptions, type UNetKwargs, type ControlResiduals } from './unet.js';
 export { unetConfigDefaults, ref28Config, resolveUNetConfig, channelMultForImageSize, attentionDownsampleRates, type UNetConfig } from './config.js';
 export { createModel, unetAsModelFn } from './create-model.js';
 export { ResBlock, type ResBlockOptions } from './res-block.js';
@@ -9,3 +9,4 @@ export { normAct, type NormActOptions, type ComputeDtype } from './norm-act.js';
 export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
 export { computeDtypeFor, PrecisionError, PRECISIONS, type Precision } from './precision.js';
+export { ControlNet, type ControlNetOptions } from './controlnet.js';

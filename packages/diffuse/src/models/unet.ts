@@ -18,6 +18,16 @@ export type UNetOptions = Partial<UNetConfig> & { generator?: Generator };
 export interface UNetKwargs {
   /** Class labels (B,), int64; the null class (index numClasses) when nullClass is on. */
   y?: Tensor;
+  /** Residuals added to the skip connections and the middle block's output (a ControlNet's). */
+  control?: ControlResiduals;
+}
+
+/** What a ControlNet adds to a UNet: one tensor per skip connection (input block), and one for the middle. */
+export interface ControlResiduals {
+  /** (B, ch_i, H/ds_i, W/ds_i), one per input block, in order. */
+  skips: Tensor[];
+  /** (B, ch, H/ds, W/ds) at the bottom of the UNet. */
+  middle: Tensor;
 }
 
 /** The diffusion UNet: noisy images and timesteps in, ε (and the variance values) out. */
@@ -36,6 +46,8 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   readonly out: nn.Sequential;
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
+  /** Channels of each input block's output (the skip connections), in order; the last is the middle block's. */
+  readonly skipChannels: readonly number[];
   private computeDtypeValue: ComputeDtype = 'float32';
 
   /**
@@ -105,6 +117,7 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
       }
     });
     this.inputBlocks = this.registerModule('input_blocks', new nn.ModuleList(input));
+    this.skipChannels = [...skipChannels];
     this.middleBlock = this.registerModule('middle_block', new TimestepEmbedSequential(res(ch, ch), attn(ch, c.numHeads), res(ch, ch)));
 
     // Decoder: per level numResBlocks + 1 blocks, each fed a skip connection, then an upsample.
@@ -137,28 +150,26 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
    */
   forward(x: Tensor, t: Tensor, kwargs: UNetKwargs = {}): Tensor {
     this.checkInput(x);
-    const b = x.size(0);
     const y = kwargs.y;
     if ((y !== undefined) !== (this.labelEmb !== null)) {
       throw new Error(this.labelEmb === null ? 'UNet: y given to an unconditional model' : 'UNet: class-conditional model needs y (the null class is numClasses)');
     }
+    const control = kwargs.control;
+    if (control !== undefined && control.skips.length !== this.inputBlocks.length) {
+      throw new RangeError(`UNet: control has ${control.skips.length} skip residuals, the model ${this.inputBlocks.length}`);
+    }
     return torch.tidy(() => {
-      const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
-      if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
-      const dtype = (this.timeEmbed.layers[0] as nn.Linear).weight.dtype;
-      let emb = this.timeEmbed.forward(timestepEmbedding(steps, this.config.modelChannels).to(dtype)); // (B, 4·mc)
-      if (this.labelEmb !== null) {
-        if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
-        emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
-      }
+      const emb = timestepAndLabelEmbedding(this, x, t, y); // (B, 4·mc)
       const skips: Tensor[] = [];
       const low = this.computeDtype !== 'float32';
       let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
-      for (const block of this.inputBlocks) {
+      for (const [i, block] of this.inputBlocks.items.entries()) {
         hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
-        skips.push(hCur);
+        // A ControlNet changes what the decoder sees, not the encoder's own flow (Zhang et al. 2023).
+        skips.push(control === undefined ? hCur : hCur.add(castLike(control.skips[i]!, hCur)));
       }
       hCur = this.middleBlock.forward(hCur, emb);
+      if (control !== undefined) hCur = hCur.add(castLike(control.middle, hCur));
       for (const block of this.outputBlocks) {
         const skip = skips.pop()!;
         const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
@@ -173,7 +184,8 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
     });
   }
 
-  private checkInput(x: Tensor): void {
+  /** @internal the checks of forward's x, shared with ControlNet. */
+  checkInput(x: Tensor): void {
     const s = x.shape;
     if (s.length !== 4) throw new RangeError(`UNet: x must be (B, C, H, W), got [${s.join(', ')}]`);
     if (s[1] !== this.config.inChannels) throw new RangeError(`UNet: x has ${s[1]} channels, the model takes ${this.config.inChannels}`);
@@ -181,4 +193,32 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
       throw new RangeError(`UNet: image size ${s[2]}×${s[3]} is not divisible by ${this.sizeDivisor} (${this.config.channelMult!.length} levels)`);
     }
   }
+}
+
+/**
+ * The timestep embedding plus the class embedding (B, 4·mc) of a UNet (or a ControlNet's copy of
+ * its time_embed and label_emb).
+ * @param m the embedding modules.
+ * @param x the batch (B, …), for its size.
+ * @param t timesteps (B,) or one for all.
+ * @param y class labels (B,) when m has a label embedding.
+ */
+export function timestepAndLabelEmbedding(m: { timeEmbed: nn.Sequential; labelEmb: nn.Embedding | null; config: UNetConfig }, x: Tensor, t: Tensor, y: Tensor | undefined): Tensor {
+  const b = x.size(0);
+  return torch.tidy(() => {
+    const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
+    if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
+    const dtype = (m.timeEmbed.layers[0] as nn.Linear).weight.dtype;
+    let emb = m.timeEmbed.forward(timestepEmbedding(steps, m.config.modelChannels).to(dtype)); // (B, 4·mc)
+    if (m.labelEmb !== null) {
+      if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
+      emb = emb.add(m.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
+    }
+    return emb;
+  });
+}
+
+/** r in h's dtype (a float32 residual added to bfloat16 activations, or the reverse). */
+function castLike(r: Tensor, h: Tensor): Tensor {
+  return r.dtype === h.dtype ? r : r.to(h.dtype);
 }

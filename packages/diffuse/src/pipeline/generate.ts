@@ -6,6 +6,7 @@ import type { Tensor } from '@diffuse/torch';
 import { sample, sampleProgressive, type SampleOptions, type SamplerName } from '../samplers/index.js';
 import type { Guidance } from '../guidance/index.js';
 import type { Pipeline } from './load.js';
+import type { ModelKwargs } from '../diffusion/enums.js';
 
 /** The sampler and its settings (see SampleOptions). */
 export interface SamplerChoice {
@@ -27,6 +28,8 @@ export interface GenerateOptions extends SamplerChoice {
   /** Class labels to cycle through (class-conditional models); default all classes in turn. */
   classes?: number[];
   seed?: number;
+  /** Extra model inputs for images start … start + count − 1 (e.g. a ControlNet's control maps). */
+  batchKwargs?: (start: number, count: number) => ModelKwargs;
   /** Called after each sampler step with (images done so far + fraction of this batch, n). */
   progress?: (done: number, total: number) => void;
 }
@@ -58,7 +61,7 @@ function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | unde
   return { kind: 'classifier-free', scale, nullClass: pipe.config.model.numClasses };
 }
 
-function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Generator, y: Tensor | undefined): SampleOptions {
+function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Generator, y: Tensor | undefined, extra: ModelKwargs = {}): SampleOptions {
   return {
     sampler: o.sampler ?? 'ddim',
     steps: o.steps,
@@ -70,7 +73,7 @@ function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Gen
     order: o.order,
     generator,
     device: pipe.device,
-    modelKwargs: y ? { y } : {},
+    modelKwargs: y ? { ...extra, y } : extra,
     guidance: guidanceFor(pipe, o.guidance),
   };
 }
@@ -91,7 +94,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
       const y = labelsFor(pipe, start, count, o.classes);
       const x = torch.noGrad(() =>
         sample(pipe.spec, [count, channels, size, size], {
-          ...samplerOptions(pipe, o, generator, y),
+          ...samplerOptions(pipe, o, generator, y, o.batchKwargs?.(start, count)),
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
       ); // (b, C, H, W)

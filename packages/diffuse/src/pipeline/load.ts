@@ -59,6 +59,12 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   const requested = options.ema === 'none' ? null : options.ema;
   const ck = loadCheckpoint(resolveModelPath(checkpoint), { weightsOnly: true, emaRate: requested === undefined ? undefined : requested });
   const config = ck.state.config;
+  const adapter = config.lora !== undefined ? { what: 'a LoRA fine-tune', flag: 'lora', base: config.lora.base } : config.controlnet !== undefined ? { what: 'a ControlNet run', flag: 'controlnet', base: config.controlnet.base } : null;
+  if (adapter !== null) {
+    torch.dispose(ck.model);
+    for (const sd of ck.ema.values()) torch.dispose(sd);
+    throw new CheckpointError(`${ck.dir}: ${adapter.what} holds only its own weights; sample it on its base: --checkpoint ${adapter.base} --${adapter.flag} ${path.dirname(path.dirname(ck.dir))}`);
+  }
   const rate = options.ema === 'none' ? null : (options.ema ?? ck.state.emaRates[0] ?? null);
   let model: UNet;
   try {

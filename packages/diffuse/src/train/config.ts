@@ -88,11 +88,44 @@ export interface RunConfig {
   precision: Precision;
 }
 
+/** A LoRA fine-tune of a base checkpoint ('diffuse finetune'): only the adapter trains. */
+export interface LoraRunConfig {
+  /** The base checkpoint: a shipped model's name or an absolute path. */
+  base: string;
+  /** The base weights' hash (adapters/lora-file.ts baseModelHash); a resume checks it. */
+  baseHash: string;
+  /** The base's EMA rate whose weights were loaded, or null for its raw weights. */
+  baseEma: number | null;
+  rank: number;
+  alpha: number;
+  dropout: number;
+  /** The targets as given ('attn', 'res', patterns). */
+  targets: string[];
+  /** The wrapped layers' module paths. */
+  paths: string[];
+}
+
+/** A ControlNet trained beside a frozen base ('diffuse controlnet train'). */
+export interface ControlNetRunConfig {
+  /** The base checkpoint: a shipped model's name or an absolute path. */
+  base: string;
+  baseHash: string;
+  baseEma: number | null;
+  /** The control map made from each training image. */
+  control: 'canny' | 'scribble' | 'lowres';
+  /** Channels of the control map. */
+  controlChannels: number;
+}
+
 export interface TrainConfig {
   model: ModelConfig;
   diffusion: DiffusionConfig;
   optim: OptimConfig;
   run: RunConfig;
+  /** Present for LoRA fine-tunes. */
+  lora?: LoraRunConfig;
+  /** Present for ControlNet runs. */
+  controlnet?: ControlNetRunConfig;
 }
 
 export function defaultConfig(): TrainConfig {

@@ -5,7 +5,7 @@ import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
 import type { Batch } from '../data/loader.js';
-import type { ModelKwargs } from '../diffusion/enums.js';
+import type { ModelFn, ModelKwargs } from '../diffusion/enums.js';
 import { createNamedScheduleSampler, LossSecondMomentResampler, type ScheduleSampler } from '../diffusion/index.js';
 import { DataError, firstLine } from '../io/errors.js';
 import type { TrainConfig } from './config.js';
@@ -58,6 +58,16 @@ export interface TrainOptions {
   device?: torch.Device;
   /** Polled every step; true stops after the current step with a checkpoint (SIGINT/SIGTERM). */
   shouldStop?: () => boolean;
+  /**
+   * Adapts the freshly built model before anything else (fine-tuning: load a base, inject
+   * adapters, freeze the rest). Only parameters that still require grad are then optimized,
+   * averaged and saved in checkpoints; a resume calls it again and loads just those.
+   */
+  prepareModel?: (model: ReturnType<typeof createUNet>) => void;
+  /** The model as the loss calls it (default: the UNet); a ControlNet run joins the two models. */
+  modelFn?: (model: ReturnType<typeof createUNet>) => ModelFn;
+  /** Extra model inputs from each microbatch's clean images (a ControlNet's control map). */
+  batchKwargs?: (x0: Tensor) => ModelKwargs;
 }
 
 export interface TrainResult {
@@ -93,12 +103,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const device = opts.device ?? 'cpu';
   const model = torch.tidy(() => createUNet(cfg));
+  opts.prepareModel?.(model);
   if (device !== 'cpu') model.to(device);
   torch.nn.setComputeDtype(model, computeDtypeFor(cfg.run.precision, device));
   const diffusion = createDiffusion(cfg.diffusion);
-  const modelFn = asModelFn(model);
+  const modelFn = opts.modelFn?.(model) ?? asModelFn(model);
   const sampler: ScheduleSampler = createNamedScheduleSampler(cfg.optim.scheduleSampler, diffusion);
-  const params = model.parameters();
+  // The trained parameters: all of them, or the subset prepareModel left requiring grad.
+  const trained = model.namedParameters().filter(([, p]) => p.requiresGrad);
+  const partial = trained.length < model.namedParameters().length;
+  const params = trained.map(([, p]) => p);
   const optimizer = new torch.optim.AdamW(params, { lr: cfg.optim.lr, weightDecay: cfg.optim.weightDecay });
   let step = 0;
   let examples = 0;
@@ -108,14 +122,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (resume !== undefined) {
     // A checkpoint that does not fit its own config is the user's file problem, not a crash.
     try {
-      model.loadStateDict(resume.model);
+      if (partial) loadTrained(trained, resume.model);
+      else model.loadStateDict(resume.model);
       const opt = resume.state.optimizer;
       if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt as torch.optim.OptimizerStateMeta));
       if (resume.state.scheduleSampler !== undefined && 'loadStateDict' in sampler) {
         (sampler as LossSecondMomentResampler).loadStateDict(resume.state.scheduleSampler as never);
       }
       for (const [rate, sd] of resume.ema) {
-        const byName = model.namedParameters().map(([n]) => {
+        const byName = trained.map(([n]) => {
           const t = sd[n];
           if (t === undefined) throw new Error(`ema-${rate}.safetensors lacks ${n}`);
           return t;
@@ -134,7 +149,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const save = (): string => {
-    const names = model.namedParameters().map(([n]) => n);
+    const names = trained.map(([n]) => n);
     const emaDicts = new Map<number, Record<string, Tensor>>();
     for (const [rate, shadow] of ema.shadows) emaDicts.set(rate, Object.fromEntries(names.map((n, i) => [n, shadow[i]!])));
     const optFlat = torch.optim.flattenStateDict(optimizer.stateDict());
@@ -155,7 +170,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     try {
       dir = saveCheckpoint(
         opts.checkpointRoot,
-        { state, model: Object.fromEntries(model.stateDict()), ema: emaDicts, trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
+        { state, model: partial ? Object.fromEntries(trained) : Object.fromEntries(model.stateDict()), ema: emaDicts, trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
         { keep: cfg.run.keepCheckpoints },
       );
     } finally {
@@ -228,7 +243,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         const n = Math.min(micro, B - i);
         torch.tidy(() => {
           const x = batch.x.narrow(0, i, n); // (b, C, H, W)
-          const kwargs: ModelKwargs = {};
+          const kwargs: ModelKwargs = opts.batchKwargs?.(x) ?? {};
           if (cfg.run.classCond) {
             let y = batch.y.narrow(0, i, n); // (b,)
             if (cfg.optim.classDropout > 0) {
@@ -292,10 +307,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       savedAt = step;
     }
     if (cfg.run.previewInterval > 0 && step % cfg.run.previewInterval === 0 && opts.events?.onPreview) {
-      await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
+      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
     }
     if (cfg.run.evalInterval > 0 && step % cfg.run.evalInterval === 0 && opts.events?.onEvaluate) {
-      await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
       evaluatedAt = step;
     }
   }
@@ -303,7 +318,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(learningRate(cfg.optim, step - 1), performance.now());
   if (savedAt !== step) checkpointDir = save();
   if (cfg.run.evalInterval > 0 && evaluatedAt !== step && opts.events?.onEvaluate && reason !== 'signal') {
-    await withEmaWeights(model, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+    await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
   }
   ema.dispose();
   // Nothing outside holds the model or the optimizer now: free them here rather than leave
@@ -327,9 +342,26 @@ function dataFailure(e: unknown, step: number, saved: string | null): unknown {
   return new DataError(`${e.message} (training stopped after step ${step}, saved in ${saved}; continue with --resume)`, e.path);
 }
 
-/** Runs fn with the EMA weights of `rate` swapped into the model (eval mode), then restores. */
-async function withEmaWeights(model: ReturnType<typeof createUNet>, ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
-  const params = model.parameters();
+/**
+ * Copies a checkpoint's trained parameters (a fine-tune's subset) into the model: exactly those
+ * names, with the same shapes; the rest of the model came from prepareModel.
+ */
+function loadTrained(trained: [string, Tensor][], saved: Record<string, Tensor>): void {
+  const names = new Set(trained.map(([n]) => n));
+  const missing = trained.filter(([n]) => saved[n] === undefined).map(([n]) => n);
+  const unexpected = Object.keys(saved).filter((n) => !names.has(n));
+  if (missing.length > 0 || unexpected.length > 0) {
+    throw new Error(`the trained parameters differ (${missing.length ? `missing ${missing[0]}` : `unexpected ${unexpected[0]}`})`);
+  }
+  for (const [n, p] of trained) {
+    const v = saved[n]!;
+    if (v.shape.join() !== p.shape.join()) throw new Error(`${n} has shape [${v.shape.join(', ')}], the model [${p.shape.join(', ')}]`);
+  }
+  torch.noGrad(() => trained.forEach(([n, p]) => p.copy_(saved[n]!)));
+}
+
+/** Runs fn with the EMA weights of `rate` swapped into the trained parameters (eval mode), then restores. */
+async function withEmaWeights(model: ReturnType<typeof createUNet>, params: Tensor[], ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
   const backup = torch.noGrad(() => torch.tidy(() => params.map((p) => p.detach().clone().keep())));
   if (rate !== undefined) ema.copyTo(rate, params);
   model.eval();

@@ -8,3 +8,4 @@ export * from './attention.js';
 export { checkpointCall, checkpointed, isCheckpointed, type CheckpointOutput, type CheckpointableModule } from './checkpoint.js';
 export * as init from './init.js';
 export { setComputeDtype, castedCall, layoutCast, isChannelsLast, type ComputeDType, type HasComputeDType } from './precision.js';
+export * from './lora.js';

@@ -194,3 +194,36 @@ export class ModuleList<M extends Module = Module> extends Module {
     return this.items[Symbol.iterator]();
   }
 }
+
+/** Modules by name (as torch.nn.ModuleDict); entries are children under their own names. */
+export class ModuleDict<M extends Module = Module> extends Module {
+  readonly #items = new Map<string, M>();
+  constructor(modules: Record<string, M> = {}) {
+    super();
+    for (const [k, m] of Object.entries(modules)) this.set(k, m);
+  }
+  /** Adds an entry; a name already present is an error (remove it first). */
+  set(name: string, m: M): this {
+    if (this.#items.has(name)) throw new Error(`ModuleDict: '${name}' is already present`);
+    this.addModule(name, m);
+    this.#items.set(name, m);
+    return this;
+  }
+  get(name: string): M | undefined {
+    return this.#items.get(name);
+  }
+  has(name: string): boolean {
+    return this.#items.has(name);
+  }
+  /** Removes an entry; returns whether there was one. */
+  delete(name: string): boolean {
+    this.removeModule(name);
+    return this.#items.delete(name);
+  }
+  keys(): string[] {
+    return [...this.#items.keys()];
+  }
+  get size(): number {
+    return this.#items.size;
+  }
+}

@@ -47,6 +47,21 @@ export abstract class Module {
     return module;
   }
 
+  /**
+   * Adds a child from outside the module (PyTorch's add_module): adapters such as LoRA attach
+   * their parameters to the layer they change, so the layer's own names stay as they were.
+   * @throws Error when the name is already taken.
+   */
+  addModule<M extends Module>(name: string, module: M): M {
+    if (this.#children.has(name) || this.#params.has(name) || this.#buffers.has(name)) throw new Error(`addModule: '${name}' is already in use`);
+    return this.registerModule(name, module);
+  }
+
+  /** Removes a child added earlier (Python's `del module.name`); returns whether there was one. */
+  removeModule(name: string): boolean {
+    return this.#children.delete(name);
+  }
+
   /** Direct children, in registration order. */
   namedChildren(): [string, Module][] {
     return [...this.#children.entries()];

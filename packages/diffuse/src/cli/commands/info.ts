@@ -38,6 +38,9 @@ export const command: Command = {
       `optimizer    AdamW lr ${c.optim.lr}, batch ${c.optim.batchSize}, weight decay ${c.optim.weightDecay}`,
       `created      ${state.createdAt}`,
     ];
+    // An adapter run's weights are the adapter's only; the base is named, not copied.
+    if (c.lora !== undefined) lines.splice(2, 0, `LoRA         r=${c.lora.rank} α=${c.lora.alpha} on ${c.lora.paths.length} layers (${c.lora.targets.join(',')}) of ${c.lora.base} (weights ${c.lora.baseHash}); the parameters below are the adapter's`);
+    if (c.controlnet !== undefined) lines.splice(2, 0, `ControlNet   on ${c.controlnet.control} maps beside ${c.controlnet.base} (weights ${c.controlnet.baseHash}); the parameters below are the ControlNet's`);
     console.log(lines.join('\n'));
     return 0;
   },

@@ -2,12 +2,19 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
+import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
+
 import { makeGrid } from '../../io/grid.js';
 import { writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
+import { applyLoras } from '../../adapters/apply.js';
+import { controlledModelFn, loadControlNet } from '../../adapters/controlnet.js';
+import { readControlImages } from '../../control/read.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
+import { LORA_FLAG, parseLoraSpecs } from '../lora-flag.js';
 import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
@@ -18,6 +25,7 @@ import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, typ
 export const SAMPLING_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Model' },
   { key: 'ema', type: 'string', help: "EMA rate to use, or 'none' for the raw weights", defaultText: 'the first EMA rate' },
+  LORA_FLAG,
   { key: 'sampler', type: 'string', choices: SAMPLERS, help: 'sampling algorithm (docs/samplers.md)', defaultText: 'ddim', group: 'Sampling' },
   {
     key: 'steps',
@@ -88,17 +96,38 @@ export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
 }
 
 /**
- * Loads --checkpoint (with --ema) and checks --class and --guidance against the model, for every
- * command that samples.
+ * Loads --checkpoint (with --ema and the --lora adapters) and checks --class and --guidance
+ * against the model, for every command that samples.
  */
 export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
+  const loras = parseLoraSpecs((f.lora as string[] | undefined) ?? []);
   const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
+  for (const a of applyLoras(pipe.model, loras)) console.log(`LoRA ${a.file} at scale ${a.lora.scale} (r=${a.meta.rank}, ${a.meta.paths.length} layers, step ${a.meta.step})`);
   const classes = f.class as number[] | undefined;
   const k = pipe.config.model.numClasses;
   if (classes && k === 0) throw new UsageError('--class: this model is not class-conditional');
   if (classes?.some((c) => c >= k)) throw new UsageError(`--class: this model has classes 0..${k - 1}`);
   if (f.guidance !== undefined && k === 0) throw new UsageError('--guidance: classifier-free guidance needs a class-conditional model');
   return pipe;
+}
+
+/**
+ * With --controlnet: loads it beside the model (which then samples through it) and reads the
+ * control maps; null without.
+ * @returns the maps (K, cc, H, W), kept alive for the whole run.
+ */
+async function controlFor(pipe: Pipeline, f: Record<string, FlagValue>): Promise<Tensor | null> {
+  if (f.controlnet === undefined) {
+    for (const k of ['controlImage', 'controlScale', 'detect']) if (f[k] !== undefined) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} needs --controlnet`);
+    return null;
+  }
+  if (f.controlImage === undefined) throw new UsageError('--controlnet needs --control-image FILE|DIR|FILE.npz (the control maps)');
+  const loaded = loadControlNet(pipe.model, f.controlnet as string);
+  const { imageSize, channels } = pipe.config.model;
+  const maps = await readControlImages(f.controlImage as string, { size: imageSize, controlChannels: loaded.controlChannels, imageChannels: channels, detect: f.detect ? loaded.control : undefined });
+  pipe.spec = { ...pipe.spec, model: controlledModelFn(pipe.model, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
+  console.log(`ControlNet ${loaded.file} (${loaded.control}) with ${maps.size(0)} control map${maps.size(0) === 1 ? '' : 's'} at scale ${(f.controlScale as number | undefined) ?? 1}`);
+  return maps.keep();
 }
 
 export const command: Command = {
@@ -111,6 +140,10 @@ export const command: Command = {
       { key: 'n', type: 'int', min: 1, help: 'number of images', defaultText: '64', group: 'Output' },
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
       { key: 'out', type: 'string', help: 'output folder' },
+      { key: 'controlnet', type: 'string', help: "a ControlNet ('diffuse controlnet train' output folder or its controlnet.safetensors)", group: 'ControlNet' },
+      { key: 'controlImage', type: 'string', help: 'control maps (an image, a folder of images, or an .npz), the model\'s size; sample i uses map i mod K' },
+      { key: 'controlScale', type: 'float', min: 0, help: 'conditioning scale (0 = the base model)', defaultText: '1' },
+      { key: 'detect', type: 'bool', help: "the control images are images: make the maps with the ControlNet's detector (Canny…)" },
       THREADS_FLAG,
       PRECISION_FLAG,
       DEVICE_FLAG,
@@ -129,6 +162,7 @@ export const command: Command = {
     const choice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
     checkClamp(pipe, choice);
+    const control = await controlFor(pipe, f);
     const classes = f.class as number[] | undefined;
     const n = (f.n as number | undefined) ?? 64;
     const progress = new Progress('sample');
@@ -140,9 +174,11 @@ export const command: Command = {
       guidance: f.guidance as number | undefined,
       classes,
       seed: (f.seed as number | undefined) ?? 0,
+      batchKwargs: control === null ? undefined : (start, count) => ({ control: control.indexSelect(0, torch.arange(start, start + count, 1, { dtype: 'int64' }).remainder(control.size(0))) }),
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${Math.floor(done)}/${total} images`),
     });
     progress.clear();
+    control?.dispose();
     // Write everything into a temporary folder, then swap it in: never a half-written output.
     const tmp = `${out.replace(/\/+$/, '')}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
