@@ -9,3 +9,8 @@ export { normAct, type NormActOptions, type ComputeDtype } from './norm-act.js';
 export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
 export { computeDtypeFor, PrecisionError, PRECISIONS, type Precision } from './precision.js';
+export {
+  DefaultAttnProcessor, DEFAULT_ATTN_PROCESSOR, EagerAttnProcessor, attend, splitHeads, resolveAttnProcessors, UnknownAttnLayerError,
+  type AttnProcessor, type AttentionCall, type AttentionContext, type AttnProcessorSetting, type HeadsQkv,
+} from './attn-processor.js';
+export { KvStore, KvRecordProcessor, KvInjectionProcessor, CrossFrameAttnProcessor, InterpolatingAttnProcessor, onLayers } from './attn-processors-edit.js';

@@ -5,6 +5,7 @@
 import * as torch from '@diffuse/torch';
 import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { AttentionBlock } from './attention.js';
+import { resolveAttnProcessors, type AttentionContext, type AttnProcessor, type AttnProcessorSetting } from './attn-processor.js';
 import { resolveUNetConfig, type UNetConfig } from './config.js';
 import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
 import { normAct, type ComputeDtype } from './norm-act.js';
@@ -37,6 +38,10 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   /** Spatial sizes must be divisible by this (2^(levels − 1)). */
   readonly sizeDivisor: number;
   private computeDtypeValue: ComputeDtype = 'float32';
+  /** The timesteps of the running forward call, read by the attention processors. */
+  private readonly attnContext: AttentionContext = { timesteps: null };
+  /** Every attention layer by module path, in forward order (built once, after construction). */
+  private attnLayersValue: Map<string, AttentionBlock> | null = null;
 
   /**
    * 'bfloat16': mixed precision. Activations flow in bfloat16 between convolutions that run in
@@ -128,6 +133,39 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
     );
   }
 
+  private attnLayers(): Map<string, AttentionBlock> {
+    if (this.attnLayersValue === null) {
+      this.attnLayersValue = new Map();
+      for (const [path, m] of this.namedModules()) {
+        if (!(m instanceof AttentionBlock)) continue;
+        m.path = path;
+        m.context = this.attnContext;
+        this.attnLayersValue.set(path, m);
+      }
+    }
+    return this.attnLayersValue;
+  }
+
+  /**
+   * The processor of every attention layer, by module path (e.g. 'output_blocks.3.1'), in
+   * forward order (diffusers' attn_processors).
+   */
+  get attnProcessors(): Map<string, AttnProcessor> {
+    return new Map([...this.attnLayers()].map(([path, block]) => [path, block.processor]));
+  }
+
+  /**
+   * Sets attention processors (diffusers' set_attn_processor): one processor for every layer, a
+   * map (object or Map) from layer path to processor — layers it does not name keep theirs — or a
+   * function (path, current) → processor.
+   * @throws UnknownAttnLayerError when a map names a path that is no attention layer (nothing is set).
+   */
+  setAttnProcessor(setting: AttnProcessorSetting): void {
+    const layers = this.attnLayers();
+    const next = resolveAttnProcessors(this.attnProcessors, setting);
+    for (const [path, p] of next) layers.get(path)!.processor = p;
+  }
+
   /**
    * The model's prediction for noisy images at timesteps t.
    * @param x noisy images (B, inChannels, H, W); H and W divisible by sizeDivisor.
@@ -142,35 +180,46 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
     if ((y !== undefined) !== (this.labelEmb !== null)) {
       throw new Error(this.labelEmb === null ? 'UNet: y given to an unconditional model' : 'UNet: class-conditional model needs y (the null class is numClasses)');
     }
+    this.attnLayers(); // the layers learn their paths and the shared context
     return torch.tidy(() => {
       const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
       if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
-      const dtype = (this.timeEmbed.layers[0] as nn.Linear).weight.dtype;
-      let emb = this.timeEmbed.forward(timestepEmbedding(steps, this.config.modelChannels).to(dtype)); // (B, 4·mc)
-      if (this.labelEmb !== null) {
-        if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
-        emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
+      this.attnContext.timesteps = steps;
+      try {
+        return this.run(x, steps, y, b);
+      } finally {
+        this.attnContext.timesteps = null;
       }
-      const skips: Tensor[] = [];
-      const low = this.computeDtype !== 'float32';
-      let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
-      for (const block of this.inputBlocks) {
-        hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
-        skips.push(hCur);
-      }
-      hCur = this.middleBlock.forward(hCur, emb);
-      for (const block of this.outputBlocks) {
-        const skip = skips.pop()!;
-        const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
-        hCur.dispose();
-        skip.dispose();
-        hCur = block.forward(joined, emb);
-        joined.dispose();
-      }
-      const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
-      const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
-      return low ? nn.layoutCast(out, x.dtype, false) : out;
     });
+  }
+
+  /** The forward pass proper (inside forward's scope). */
+  private run(x: Tensor, steps: Tensor, y: Tensor | undefined, b: number): Tensor {
+    const dtype = (this.timeEmbed.layers[0] as nn.Linear).weight.dtype;
+    let emb = this.timeEmbed.forward(timestepEmbedding(steps, this.config.modelChannels).to(dtype)); // (B, 4·mc)
+    if (this.labelEmb !== null) {
+      if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
+      emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
+    }
+    const skips: Tensor[] = [];
+    const low = this.computeDtype !== 'float32';
+    let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
+    for (const block of this.inputBlocks) {
+      hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
+      skips.push(hCur);
+    }
+    hCur = this.middleBlock.forward(hCur, emb);
+    for (const block of this.outputBlocks) {
+      const skip = skips.pop()!;
+      const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
+      hCur.dispose();
+      skip.dispose();
+      hCur = block.forward(joined, emb);
+      joined.dispose();
+    }
+    const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
+    const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
+    return low ? nn.layoutCast(out, x.dtype, false) : out;
   }
 
   private checkInput(x: Tensor): void {
