@@ -56,6 +56,8 @@ export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun
 
   return {
     total: N,
+    // Before step i the state is at τ_{N−1−i}; after the last, at ᾱ_end.
+    sigmaAt: (i) => (i < N ? sched.sigmas[timesteps[N - 1 - i]!]! : Math.sqrt((1 - alphaBarEnd) / alphaBarEnd)),
     ...VP_STATE,
     step(i: number, x: Tensor): StepResult {
       const k = N - 1 - i;
@@ -102,6 +104,7 @@ export function ddimInvert(spec: DiffusionModelSpec, x0: Tensor, options: DdimIn
   const modelKwargs = options.modelKwargs ?? {};
   const run: SamplerRun = {
     total: N,
+    sigmaAt: (i) => (i === 0 ? 0 : Math.sqrt((1 - ac[timesteps[i - 1]!]!) / ac[timesteps[i - 1]!]!)), // up from the clean x_0
     ...VP_STATE,
     step(i: number, x: Tensor): StepResult {
       // 1. ε̂ at the current level: the model at τ_{i−1} (at τ_0 for the clean start, where x̂_0 = x).
