@@ -24,6 +24,10 @@ async function commands(): Promise<Command[]> {
     import('./commands/fid.js'),
     import('./commands/board.js'),
     import('./commands/compare.js'),
+    import('./commands/edit.js'),
+    import('./commands/inpaint.js'),
+    import('./commands/invert.js'),
+    import('./commands/interpolate.js'),
   ]);
   return mods.map((m) => m.command);
 }
