@@ -4,20 +4,10 @@
 // many steps: each inversion step uses ε̂ at its lower end, where sampling uses it at the upper.
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
-import type { ModelKwargs } from '../diffusion/enums.js';
-import { ddimInvert, sample, type DiffusionModelSpec, type TimestepSpacing } from '../samplers/index.js';
+import { ddimInvert, sample, type DdimInvertOptions, type DiffusionModelSpec } from '../samplers/index.js';
 
-/** Options of invert() and reconstruct(). */
-export interface InversionOptions {
-  /** DDIM steps N (default 50, or T when smaller); the same both ways. */
-  steps?: number;
-  /** The timestep subsequence (default 'uniform'); the same both ways. */
-  spacing?: TimestepSpacing;
-  /** Extra model inputs (e.g. `{ y }`). */
-  modelKwargs?: ModelKwargs;
-  /** Called with (steps done, total) after each step. */
-  progress?: (step: number, total: number) => void;
-}
+/** Options of invert() and reconstruct(): DDIM steps and spacing (the same both ways), kwargs, progress. */
+export type InversionOptions = DdimInvertOptions;
 
 /**
  * Maps images to the x_T from which deterministic DDIM sampling returns them.
