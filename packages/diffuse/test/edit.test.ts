@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
-import { inpaint, interpolate, invert, loadMnistDigits, loadPipeline, reconstruct, roundTripMse, sdedit, slerp } from '../src/index.js';
+import {
+  DiscreteSigmas, inpaint, interpolate, invert, loadMnistDigits, loadPipeline, prepareSampler, reconstruct, roundTripMse, SAMPLERS, sdedit, slerp,
+  strengthToSigma,
+} from '../src/index.js';
 
 // float32 everywhere: the bounds below should not depend on whether the CPU has bf16 kernels.
 const pipe = loadPipeline('digits-cpu', { precision: 'fp32' });
@@ -17,6 +20,20 @@ function digits(n: number, offset = 0): Tensor {
   return torch.tidy(() => torch.tensor(Float32Array.from(bytes, (v) => v / 127.5 - 1), { shape: [n, 1, 28, 28] })).keep();
 }
 const mse = (a: Tensor, b: Tensor): number => torch.tidy(() => a.sub(b).square().mean().item());
+
+test('every sampler starts a run clamped at σ(t₀) exactly there, and ends at σ = 0', () => {
+  const sched = new DiscreteSigmas(spec.alphasCumprod);
+  const sigma = strengthToSigma(sched.sigmas, 0.3);
+  assert.equal(sigma, sched.sigmas[300]); // t₀ = round(0.3 · 999)
+  for (const sampler of SAMPLERS) {
+    const run = prepareSampler(spec, { sampler, steps: 5, sigmaMax: sigma });
+    // Exact for timestep and log-SNR grids; the Karras grid goes through (σ^{1/ρ})^ρ: float64 rounding.
+    assert.ok(Math.abs(run.sigmaAt(0) - sigma) <= 1e-12 * sigma, `${sampler}: starts at ${run.sigmaAt(0)}`);
+    assert.equal(run.sigmaAt(run.total), 0, sampler);
+    for (let i = 1; i <= run.total; i++) assert.ok(run.sigmaAt(i) < run.sigmaAt(i - 1), `${sampler}: levels decrease`);
+    run.dispose();
+  }
+});
 
 test('SDEdit: strength 0 returns the input; the output moves away from the input as the strength grows', () => {
   const x = digits(4);
