@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as torch from '@diffuse/torch';
-import type { Tensor } from '@diffuse/torch';
+import { nn, type Tensor } from '@diffuse/torch';
 import {
-  DiscreteSigmas, inpaint, interpolate, invert, loadMnistDigits, loadPipeline, prepareSampler, reconstruct, roundTripMse, SAMPLERS, sdedit, slerp,
+  alphasCumprodOf, DiscreteSigmas, getNamedBetaSchedule, ModelMeanType, ModelVarType, UNet, unetAsModelFn, inpaint, interpolate, invert, loadMnistDigits, loadPipeline, prepareSampler, reconstruct, roundTripMse, SAMPLERS, sdedit, slerp,
   strengthToSigma,
 } from '../src/index.js';
 
@@ -117,4 +117,29 @@ test('interpolation: the ends are the two reconstructions; slerp keeps the norm'
   const mid = slerp(u, v, 0.5);
   assert.ok(Math.abs(torch.tidy(() => mid.norm().item() / u.norm().item()) - 1) < 0.1);
   torch.dispose([x, a, b, recA, recB, strip, morph, u, v, mid]);
+});
+
+test('class-conditional interpolation lerps the class embeddings (yWeights); one-hot weights are the label', () => {
+  const g = new torch.Generator({ seed: 11 });
+  const unet = new UNet({
+    inChannels: 1, modelChannels: 8, outChannels: 1, numResBlocks: 1, channelMult: [1, 2], attentionResolutions: [2],
+    numClasses: 3, nullClass: true, dropout: 0, generator: g,
+  }).eval();
+  torch.noGrad(() => { for (const p of unet.parameters()) nn.init.normal_(p, 0, 0.2, g); });
+  const x = torch.randn([2, 1, 8, 8], { generator: g });
+  const t = torch.full([2], 40);
+  const byLabel = torch.noGrad(() => unet.forward(x, t, { y: torch.tensor(BigInt64Array.of(2n, 0n)) }));
+  const weights = torch.tensor(Float32Array.of(0, 0, 1, 0, 1, 0, 0, 0), { shape: [2, 4] }); // rows: 3 classes + null
+  const byWeights = torch.noGrad(() => unet.forward(x, t, { yWeights: weights }));
+  // A one-hot matmul adds exact zeros to the embedding row: equal up to float32 rounding.
+  assert.ok(torch.tidy(() => byLabel.sub(byWeights).abs().max().item()) <= 1e-6);
+  const small = { model: unetAsModelFn(unet), alphasCumprod: alphasCumprodOf(getNamedBetaSchedule('linear', 100)),
+    meanType: ModelMeanType.EPSILON, varType: ModelVarType.FIXED_SMALL, rescaleTimesteps: false };
+  const a = x.narrow(0, 0, 1);
+  const b = x.narrow(0, 1, 1);
+  const strip = interpolate(small, a, b, { n: 3, steps: 5, classes: { a: 0, b: 2, count: 4 }, attention: unet });
+  const end = torch.tidy(() => reconstruct(small, invert(small, b, { steps: 5, modelKwargs: { y: torch.tensor(BigInt64Array.of(2n)) } }),
+    { steps: 5, modelKwargs: { y: torch.tensor(BigInt64Array.of(2n)) } }));
+  assert.ok(torch.tidy(() => strip.narrow(0, 2, 1).sub(end).abs().max().item()) <= 1e-4 * Math.max(1, torch.tidy(() => end.abs().max().item())));
+  torch.dispose([x, t, byLabel, weights, byWeights, strip, end]);
 });

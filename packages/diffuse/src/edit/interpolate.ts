@@ -2,7 +2,8 @@
 // x_T (Song et al. 2021, sec. 5.3; slerp keeps the norm a Gaussian sample has, where a lerp's
 // midpoint would be too faint), then DDIM sampling of each in-between x_T. Optionally the
 // in-betweens' self-attention keys and values are interpolated between the two ends' own
-// (DiffMorpher, Zhang et al. 2024), which makes the morph smoother.
+// (DiffMorpher, Zhang et al. 2024). For class-conditional models each end is inverted with its
+// own class and the in-betweens get the lerp of the two class embeddings.
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { InterpolatingAttnProcessor, KvRecordProcessor, KvStore } from '../models/attn-processors-edit.js';
@@ -31,6 +32,21 @@ export interface InterpolateOptions extends InversionOptions {
   n: number;
   /** Interpolate self-attention K/V too (DiffMorpher): the model whose attention processors to use. */
   attention?: HasAttnProcessors;
+  /**
+   * Class-conditional models: the classes of a and b, and the number of rows of the label
+   * embedding (numClasses, + 1 with a null class); the strip lerps the two embeddings.
+   */
+  classes?: { a: number; b: number; count: number };
+}
+
+/** Per image, weights over the label embedding's rows: (1−α) at class a, α at class b. */
+function classWeights(classes: { a: number; b: number; count: number }, alphas: number[], device: torch.Device): Tensor {
+  const w = new Float32Array(alphas.length * classes.count);
+  alphas.forEach((t, i) => {
+    w[i * classes.count + classes.a] += 1 - t;
+    w[i * classes.count + classes.b] += t;
+  });
+  return torch.tensor(w, { shape: [alphas.length, classes.count], device }); // (n, K)
 }
 
 /**
@@ -45,21 +61,28 @@ export function interpolate(spec: DiffusionModelSpec, a: Tensor, b: Tensor, opti
     throw new RangeError(`interpolate: a and b must be single images of one shape, got [${a.shape.join(', ')}] and [${b.shape.join(', ')}]`);
   }
   const alphas = Array.from({ length: n }, (_, i) => i / (n - 1));
-  const inner = { ...options, progress: undefined };
+  const { classes } = options;
+  const label = (k: number): Tensor => torch.tensor(BigInt64Array.of(BigInt(k)), { device: a.device }); // (1,)
+  const kwargsA = classes ? { y: label(classes.a) } : options.modelKwargs;
+  const kwargsB = classes ? { y: label(classes.b) } : options.modelKwargs;
+  const kwargsStrip = classes ? { yWeights: classWeights(classes, alphas, a.device) } : options.modelKwargs;
+  const innerA = { ...options, progress: undefined, modelKwargs: kwargsA };
+  const innerB = { ...options, progress: undefined, modelKwargs: kwargsB };
+  const stripOptions = { ...options, modelKwargs: kwargsStrip };
   return torch.noGrad(() => {
-    const zA = invert(spec, a, inner).keep(); // (1, C, H, W)
-    const zB = invert(spec, b, inner).keep(); // (1, C, H, W)
+    const zA = invert(spec, a, innerA).keep(); // (1, C, H, W)
+    const zB = invert(spec, b, innerB).keep(); // (1, C, H, W)
     try {
       const z = torch.tidy(() => torch.cat(alphas.map((t) => slerp(zA, zB, t)))); // (n, C, H, W)
       const model = options.attention;
-      if (model === undefined) return reconstruct(spec, z, options);
+      if (model === undefined) return reconstruct(spec, z, stripOptions);
       // The two ends' own passes record their K/V at every step; the strip attends to their lerp.
       const storeA = new KvStore();
       const storeB = new KvStore();
       try {
-        withAttnProcessors(model, new KvRecordProcessor(storeA), () => reconstruct(spec, zA, inner).dispose());
-        withAttnProcessors(model, new KvRecordProcessor(storeB), () => reconstruct(spec, zB, inner).dispose());
-        return withAttnProcessors(model, new InterpolatingAttnProcessor(storeA, storeB, alphas), () => reconstruct(spec, z, options));
+        withAttnProcessors(model, new KvRecordProcessor(storeA), () => reconstruct(spec, zA, innerA).dispose());
+        withAttnProcessors(model, new KvRecordProcessor(storeB), () => reconstruct(spec, zB, innerB).dispose());
+        return withAttnProcessors(model, new InterpolatingAttnProcessor(storeA, storeB, alphas), () => reconstruct(spec, z, stripOptions));
       } finally {
         storeA.dispose();
         storeB.dispose();
@@ -68,6 +91,7 @@ export function interpolate(spec: DiffusionModelSpec, a: Tensor, b: Tensor, opti
     } finally {
       zA.dispose();
       zB.dispose();
+      if (classes) torch.dispose([kwargsA!.y!, kwargsB!.y!, kwargsStrip!.yWeights!]);
     }
   });
 }

@@ -19,6 +19,11 @@ export type UNetOptions = Partial<UNetConfig> & { generator?: Generator };
 export interface UNetKwargs {
   /** Class labels (B,), int64; the null class (index numClasses) when nullClass is on. */
   y?: Tensor;
+  /**
+   * Instead of y: weights over the label embedding's rows (B, numClasses [+ 1 null]), float; the
+   * class embedding is their weighted sum (e.g. a lerp between two classes, for interpolation).
+   */
+  yWeights?: Tensor;
 }
 
 /** The diffusion UNet: noisy images and timesteps in, ε (and the variance values) out. */
@@ -170,14 +175,15 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
    * The model's prediction for noisy images at timesteps t.
    * @param x noisy images (B, inChannels, H, W); H and W divisible by sizeDivisor.
    * @param t timesteps (B,) (or one, for the whole batch), integer or float (rescaled) values.
-   * @param kwargs `{ y }` class labels (B,) int64, required exactly when numClasses is set.
+   * @param kwargs `{ y }` class labels (B,) int64 — or `{ yWeights }` (B, K) — required exactly when numClasses is set.
    * @returns (B, outputChannels, H, W).
    */
   forward(x: Tensor, t: Tensor, kwargs: UNetKwargs = {}): Tensor {
     this.checkInput(x);
     const b = x.size(0);
-    const y = kwargs.y;
-    if ((y !== undefined) !== (this.labelEmb !== null)) {
+    const { y, yWeights } = kwargs;
+    if (y !== undefined && yWeights !== undefined) throw new Error('UNet: give y or yWeights, not both');
+    if ((y !== undefined || yWeights !== undefined) !== (this.labelEmb !== null)) {
       throw new Error(this.labelEmb === null ? 'UNet: y given to an unconditional model' : 'UNet: class-conditional model needs y (the null class is numClasses)');
     }
     this.attnLayers(); // the layers learn their paths and the shared context
@@ -186,7 +192,7 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
       if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
       this.attnContext.timesteps = steps;
       try {
-        return this.run(x, steps, y, b);
+        return this.run(x, steps, kwargs, b);
       } finally {
         this.attnContext.timesteps = null;
       }
@@ -194,10 +200,16 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   }
 
   /** The forward pass proper (inside forward's scope). */
-  private run(x: Tensor, steps: Tensor, y: Tensor | undefined, b: number): Tensor {
+  private run(x: Tensor, steps: Tensor, { y, yWeights }: UNetKwargs, b: number): Tensor {
     const dtype = (this.timeEmbed.layers[0] as nn.Linear).weight.dtype;
     let emb = this.timeEmbed.forward(timestepEmbedding(steps, this.config.modelChannels).to(dtype)); // (B, 4·mc)
-    if (this.labelEmb !== null) {
+    if (this.labelEmb !== null && yWeights !== undefined) {
+      const rows = this.labelEmb.numEmbeddings;
+      if (yWeights.ndim !== 2 || yWeights.size(0) !== b || yWeights.size(1) !== rows) {
+        throw new RangeError(`UNet: yWeights must have shape [${b}, ${rows}], got [${yWeights.shape.join(', ')}]`);
+      }
+      emb = emb.add(yWeights.to(this.labelEmb.weight.dtype).matmul(this.labelEmb.weight)); // (B, 4·mc)
+    } else if (this.labelEmb !== null) {
       if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
       emb = emb.add(this.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
     }

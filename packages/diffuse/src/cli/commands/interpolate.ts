@@ -1,5 +1,6 @@
 // `diffuse interpolate`: a morph between two images through their DDIM inversions (slerp of the
-// x_T; --attention interpolates self-attention K/V between the ends, DiffMorpher-style) →
+// x_T; --attention interpolates self-attention K/V between the ends, DiffMorpher-style; with a
+// class-conditional model, --class-a/--class-b and the class embeddings lerped) →
 // images/, grid.png (the strip), morph.gif.
 import * as torch from '@diffuse/torch';
 
@@ -23,6 +24,8 @@ export const command: Command = {
       { key: 'b', type: 'string', help: 'the last image' },
       { key: 'n', type: 'int', min: 2, max: 256, help: 'images in the strip, ends included', defaultText: '8' },
       { key: 'steps', type: 'int', min: 1, help: 'DDIM steps of the inversions and the samples', defaultText: '50' },
+      { key: 'classA', type: 'int', min: 0, help: "class of --a (class-conditional models; the strip lerps the class embeddings)" },
+      { key: 'classB', type: 'int', min: 0, help: 'class of --b (class-conditional models)' },
       { key: 'attention', type: 'bool', help: "interpolate self-attention keys and values between the ends' (DiffMorpher)", defaultText: 'false' },
       ...OUT_AND_MACHINE_FLAGS,
     ],
@@ -33,7 +36,12 @@ export const command: Command = {
     const out = checkOut(f.out as string | undefined, 'interpolate', 'morph.gif');
     emaOption(f.ema);
     const pipe = loadSamplingPipeline(f, device);
-    if (pipe.config.model.numClasses > 0) throw new UsageError('interpolate: class-conditional models are not supported yet (their class embeddings would need interpolating too)');
+    const k = pipe.config.model.numClasses;
+    const [ca, cb] = [f.classA as number | undefined, f.classB as number | undefined];
+    if (k === 0 && (ca !== undefined || cb !== undefined)) throw new UsageError('--class-a/--class-b: this model is not class-conditional');
+    if (k > 0 && (ca === undefined || cb === undefined)) throw new UsageError('interpolate: a class-conditional model needs --class-a K and --class-b K');
+    if (k > 0 && (ca! >= k || cb! >= k)) throw new UsageError(`--class-a/--class-b: this model has classes 0..${k - 1}`);
+    const classes = k > 0 ? { a: ca!, b: cb!, count: pipe.model.labelEmb!.numEmbeddings } : undefined;
     const { imageSize: size, channels } = pipe.config.model;
     const a = await readInputImages(f.a as string, size, channels, '--a');
     const b = await readInputImages(f.b as string, size, channels, '--b');
@@ -44,7 +52,7 @@ export const command: Command = {
     const progress = new Progress('interpolate');
     const t0 = Date.now();
     const strip = interpolate(pipe.spec, a.x.to(pipe.device), b.x.to(pipe.device), {
-      n, steps, attention: f.attention === true ? pipe.model : undefined,
+      n, steps, classes, attention: f.attention === true ? pipe.model : undefined,
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${done}/${total} steps`),
     }).to('cpu').keep(); // (n, C, H, W)
     progress.clear();
