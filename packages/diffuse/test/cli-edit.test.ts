@@ -45,6 +45,10 @@ test('edit: an image and a folder of frames with cross-frame attention → image
   assert.match(r.stdout, /frame change .*: \d/);
   assert.deepEqual(readdirSync(p('e2')).sort(), ['frames.gif', 'grid.png', 'images']);
   assert.equal(readdirSync(p('e2/images')).length, 4);
+  // K/V injection from a reference image.
+  r = diffuse('edit', ...M, '--input', p('three.png'), '--reference', p('seven.png'), '--strength', '0.5', '--steps', '4', '--out', p('e3'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /K\/V of --reference/);
 });
 
 test('inpaint, invert and interpolate write their outputs', () => {
@@ -77,6 +81,7 @@ test('bad input: one line, exit 2, nothing written', () => {
     [['edit', ...M, '--input', p('frames'), '--strength', '0.5', '--cross-frame', '--cross-frame-layers', 'output_blocks.9.1'], /no attention layer 'output_blocks\.9\.1'/],
     [['edit', ...M, '--input', p('frames'), '--strength', '0.5', '--cross-frame'], /no attention layer there \(it has: middle_block\.1\)/],
     [['edit', ...M, '--input', p('nothing.png'), '--strength', '0.5'], /--input .*nothing\.png: no such file/],
+    [['edit', ...M, '--input', p('three.png'), '--strength', '0.5', '--reference', p('nothing.png')], /--reference .*nothing\.png: no such file/],
     [['inpaint', ...M, '--input', p('three.png'), '--mask', p('nomask.png')], /--mask .*nomask\.png: no such file/],
     [['inpaint', ...M, '--input', p('three.png'), '--mask', p('mask.png'), '--sampler', 'dpmpp-2m', '--resamples', '3'], /RePaint's jumps need --sampler ddpm or ddim/],
     [['invert', ...M, '--input', p('missing')], /no such file or folder/],

@@ -7,3 +7,4 @@ export { invert, reconstruct, roundTripMse, type InversionOptions } from './inve
 export { interpolate, slerp, type InterpolateOptions } from './interpolate.js';
 export { withAttnProcessors, type HasAttnProcessors } from './attn-scope.js';
 export { noiseToLevel, renoise, strengthToSigma } from './levels.js';
+export { withReferenceAttention } from './reference.js';

@@ -1,9 +1,11 @@
 // `diffuse edit`: SDEdit / img2img on an image or a folder of frames (optionally with cross-frame
-// attention so the frames stay consistent) → images/, grid.png (inputs over outputs), frames.gif.
+// attention so the frames stay consistent; or attending to a --reference image's K/V) → images/,
+// grid.png (inputs over outputs), frames.gif.
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
 import { withAttnProcessors } from '../../edit/attn-scope.js';
+import { withReferenceAttention } from '../../edit/reference.js';
 import { sdedit } from '../../edit/sdedit.js';
 import { CrossFrameAttnProcessor } from '../../models/attn-processors-edit.js';
 import type { AttnProcessor } from '../../models/attn-processor.js';
@@ -61,6 +63,7 @@ export const command: Command = {
       { key: 'strength', type: 'float', help: 'how far into the forward process the input goes, in [0, 1] (t₀ = s·T); steps count from there' },
       { key: 'crossFrame', type: 'bool', help: 'frames attend to the first and the previous frame (consistent sequences)', defaultText: 'false' },
       { key: 'crossFrameLayers', type: 'strings', help: "where cross-frame attention goes: 'up' (decoder), 'all', or layer paths (e.g. middle_block.1)", defaultText: 'up' },
+      { key: 'reference', type: 'string', help: "an image whose self-attention keys and values the edit attends to (K/V injection: the reference is edited alike first)" },
       { key: 'sharedNoise', type: 'bool', help: 'noise every frame with the same draw', defaultText: 'false' },
       ...OUT_AND_MACHINE_FLAGS,
     ],
@@ -71,6 +74,7 @@ export const command: Command = {
     const s = strength(f);
     const out = checkOut(f.out as string | undefined, 'edit', 'grid.png');
     if (f.crossFrameLayers !== undefined && f.crossFrame !== true) throw new UsageError('--cross-frame-layers applies only with --cross-frame');
+    if (f.reference !== undefined && f.crossFrame === true) throw new UsageError('--reference and --cross-frame replace the same attention: choose one');
     const choice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
     checkClamp(pipe, choice);
@@ -86,17 +90,31 @@ export const command: Command = {
     const t0 = Date.now();
     const edit = (): Tensor => sdedit(pipe.spec, x, { ...options, strength: s, noise });
     const cross: Record<string, AttnProcessor> = Object.fromEntries(layers.map((p) => [p, new CrossFrameAttnProcessor(n)]));
-    const y = (layers.length > 0 ? withAttnProcessors(pipe.model, cross, edit) : edit()).to('cpu').keep(); // (N, C, H, W)
+    let edited: () => Tensor = layers.length > 0 ? () => withAttnProcessors(pipe.model, cross, edit) : edit;
+    let referenceImage: Tensor | undefined;
+    if (f.reference !== undefined) {
+      const ref = await readInputImages(f.reference as string, size, channels, '--reference');
+      if (ref.files.length !== 1) throw new UsageError(`--reference ${String(f.reference)}: give one image, not a folder`);
+      referenceImage = ref.x;
+      const refX = ref.x; // (1, C, H, W), on the CPU where the model is (moved per pass otherwise)
+      // The reference pass: the same sampler, steps and strength (its own noise), labels of the first image.
+      const refOptions = { ...editSampleOptions(pipe, f, 1), strength: s, generator: new torch.Generator({ seed: ((f.seed as number | undefined) ?? 0) + 1 }) };
+      const plain = edited;
+      edited = () => withReferenceAttention(pipe.model, () => torch.tidy(() => sdedit(pipe.spec, refX.to(pipe.device), refOptions).dispose()), plain);
+    }
+    const y = edited().to('cpu').keep(); // (N, C, H, W)
     progress.clear();
     const secs = (Date.now() - t0) / 1000;
-    const written = await writeEditOutputs(out, { images: y, gridRows: [inputs.x, y], gif: n > 1 ? 'frames.gif' : undefined });
-    console.log(`${n} image${n > 1 ? 's' : ''} edited at strength ${s} in ${secs.toFixed(1)} s (${options.sampler}${layers.length > 0 ? `, cross-frame attention on ${layers.join(', ')}` : ''})`);
+    const rows = referenceImage ? [inputs.x, referenceImage.expand(inputs.x.shape).contiguous(), y] : [inputs.x, y];
+    const written = await writeEditOutputs(out, { images: y, gridRows: rows, gif: n > 1 ? 'frames.gif' : undefined });
+    const how = layers.length > 0 ? `, cross-frame attention on ${layers.join(', ')}` : f.reference !== undefined ? ", K/V of --reference on every attention layer" : '';
+    console.log(`${n} image${n > 1 ? 's' : ''} edited at strength ${s} in ${secs.toFixed(1)} s (${options.sampler}${how})`);
     if (n > 1) {
       const ratio = meanFrameChange(y) / Math.max(meanFrameChange(inputs.x), 1e-12);
       console.log(`frame change (mean |Δ| between consecutive outputs / inputs): ${ratio.toFixed(3)}`);
     }
     for (const w of written) console.log(`wrote ${w}`);
-    torch.dispose([x, y, inputs.x, ...(noise ? [noise] : []), ...Object.values(options.modelKwargs ?? {}).filter((t): t is Tensor => t !== undefined)]);
+    torch.dispose([x, y, inputs.x, ...(noise ? [noise] : []), ...(referenceImage ? [referenceImage] : []), ...Object.values(options.modelKwargs ?? {}).filter((t): t is Tensor => t !== undefined)]);
     return 0;
   },
 };
