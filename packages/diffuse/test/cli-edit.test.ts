@@ -85,6 +85,7 @@ test('bad input: one line, exit 2, nothing written', () => {
     [['inpaint', ...M, '--input', p('three.png'), '--mask', p('nomask.png')], /--mask .*nomask\.png: no such file/],
     [['inpaint', ...M, '--input', p('three.png'), '--mask', p('mask.png'), '--sampler', 'dpmpp-2m', '--resamples', '3'], /RePaint's jumps need --sampler ddpm or ddim/],
     [['invert', ...M, '--input', p('missing')], /no such file or folder/],
+    [['invert', ...M, '--input', p('three.png'), '--sigma-max', '0.02', '--steps', '50'], /steps must be an integer in \[1, 7\], got 50/],
     [['sample', ...M, '--from-noise', p('mask.png')], /not a zip\/npz archive/],
     [['interpolate', ...M, '--a', p('three.png'), '--b', p('frames')], /one image each/],
   ];

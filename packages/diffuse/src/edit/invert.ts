@@ -6,7 +6,7 @@ import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { ddimInvert, sample, type DdimInvertOptions, type DiffusionModelSpec } from '../samplers/index.js';
 
-/** Options of invert() and reconstruct(): DDIM steps and spacing (the same both ways), kwargs, progress. */
+/** Options of invert() and reconstruct(): DDIM steps, spacing and σ clamp (the same both ways), kwargs, progress. */
 export type InversionOptions = DdimInvertOptions;
 
 /**
@@ -26,7 +26,7 @@ export function invert(spec: DiffusionModelSpec, images: Tensor, options: Invers
  */
 export function reconstruct(spec: DiffusionModelSpec, xT: Tensor, options: InversionOptions = {}): Tensor {
   return sample({ ...spec, clipDenoised: false }, xT.shape, {
-    sampler: 'ddim', eta: 0, steps: options.steps, spacing: options.spacing,
+    sampler: 'ddim', eta: 0, steps: options.steps, spacing: options.spacing, sigmaMax: options.sigmaMax,
     modelKwargs: options.modelKwargs, progress: options.progress, noise: xT, device: xT.device,
   });
 }

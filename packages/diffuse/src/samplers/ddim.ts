@@ -82,6 +82,11 @@ export interface DdimInvertOptions {
   steps?: number;
   /** The subsequence τ (default 'uniform'); use the same as the sampling that undoes it. */
   spacing?: TimestepSpacing;
+  /**
+   * Go no higher than this σ = √((1−ᾱ)/ᾱ) (as DdimOptions.sigmaMax; sample with the same clamp):
+   * the cosine schedule's top levels (σ up to ≈ 2·10⁴) are where the round trip loses the image.
+   */
+  sigmaMax?: number;
   /** Extra model inputs (e.g. `{ y }`). */
   modelKwargs?: ModelKwargs;
   /** Called with (steps done, total) after each step. */
@@ -99,7 +104,10 @@ export interface DdimInvertOptions {
  */
 export function ddimInvert(spec: DiffusionModelSpec, x0: Tensor, options: DdimInvertOptions = {}): Tensor {
   const ac = spec.alphasCumprod;
-  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
+  const sched = new DiscreteSigmas(ac);
+  sigmaBounds(sched, options); // checks the clamp
+  const range = timestepRange(sched.sigmas, undefined, options.sigmaMax);
+  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, range[1] - range[0] + 1), options.spacing, range);
   const N = timesteps.length;
   const modelKwargs = options.modelKwargs ?? {};
   const run: SamplerRun = {

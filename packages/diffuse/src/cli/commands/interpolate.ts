@@ -11,7 +11,7 @@ import { MODEL_FLAGS, OUT_AND_MACHINE_FLAGS, startEditCommand } from '../edit-fl
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { meanFrameChange } from './edit.js';
-import { emaOption, loadSamplingPipeline } from './sample.js';
+import { checkClamp, emaOption, loadSamplingPipeline } from './sample.js';
 
 export const command: Command = {
   spec: {
@@ -26,6 +26,7 @@ export const command: Command = {
       { key: 'steps', type: 'int', min: 1, help: 'DDIM steps of the inversions and the samples', defaultText: '50' },
       { key: 'classA', type: 'int', min: 0, help: "class of --a (class-conditional models; the strip lerps the class embeddings)" },
       { key: 'classB', type: 'int', min: 0, help: 'class of --b (class-conditional models)' },
+      { key: 'sigmaMax', type: 'float', help: 'invert and sample no higher than this σ (see diffuse invert)', defaultText: "the model's σ(T−1)" },
       { key: 'attention', type: 'bool', help: "interpolate self-attention keys and values between the ends' (DiffMorpher)", defaultText: 'false' },
       ...OUT_AND_MACHINE_FLAGS,
     ],
@@ -49,10 +50,13 @@ export const command: Command = {
     const n = (f.n as number | undefined) ?? 8;
     const steps = (f.steps as number | undefined) ?? 50;
     if (steps > pipe.spec.alphasCumprod.length) throw new UsageError(`--steps ${steps}: the model has ${pipe.spec.alphasCumprod.length} timesteps`);
+    const sm = f.sigmaMax as number | undefined;
+    if (sm !== undefined && !(sm > 0)) throw new UsageError(`--sigma-max: must be a noise level > 0, got ${sm}`);
+    checkClamp(pipe, { sigmaMax: sm });
     const progress = new Progress('interpolate');
     const t0 = Date.now();
     const strip = interpolate(pipe.spec, a.x.to(pipe.device), b.x.to(pipe.device), {
-      n, steps, classes, attention: f.attention === true ? pipe.model : undefined,
+      n, steps, classes, sigmaMax: f.sigmaMax as number | undefined, attention: f.attention === true ? pipe.model : undefined,
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${done}/${total} steps`),
     }).to('cpu').keep(); // (n, C, H, W)
     progress.clear();
