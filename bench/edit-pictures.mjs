@@ -42,8 +42,10 @@ await picture('inpaint.png', [
   inpaint(spec, x, { sampler: 'ddpm', steps: 50, mask, resample: { jumpLength: 10, resamples: 5 }, generator: gen(3) }),
 ]);
 
-// Inversion: inputs, then the reconstructions from DDIM-20 and DDIM-100 inversions.
-await picture('invert.png', [x, ...[20, 100].map((steps) => reconstruct(spec, invert(spec, x, { steps }), { steps }))]);
+// Inversion: inputs, the reconstructions from DDIM-20 and DDIM-100 inversions over the whole
+// schedule, and from DDIM-20 below σ_max = 2.
+const roundTrip = (o) => reconstruct(spec, invert(spec, x, o), o);
+await picture('invert.png', [x, roundTrip({ steps: 20 }), roundTrip({ steps: 100 }), roundTrip({ steps: 20, sigmaMax: 2 })]);
 
 // Interpolation between two digits (10 images, DDIM 50): slerp alone, then with attention interpolation.
 const [a, b] = [x.narrow(0, 0, 1), x.narrow(0, 1, 1)];
