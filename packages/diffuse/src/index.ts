@@ -3,6 +3,7 @@ export * from './diffusion/index.js';
 export * from './samplers/index.js';
 export * from './guidance/index.js';
 export * from './models/index.js';
+export * from './edit/index.js';
 export * from './io/index.js';
 export * from './data/index.js';
 export * from './pipeline/index.js';

@@ -27,6 +27,10 @@ async function commands(): Promise<Command[]> {
     import('./commands/finetune.js'),
     import('./commands/lora.js'),
     import('./commands/controlnet.js'),
+    import('./commands/edit.js'),
+    import('./commands/inpaint.js'),
+    import('./commands/invert.js'),
+    import('./commands/interpolate.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -1,7 +1,7 @@
 // Writes that never leave a half-written file: temp file in the same folder, fsync, rename.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
 function tempName(path: string): string {
@@ -74,4 +74,24 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string | 
     throw err;
   }
   syncDirSync(dirname(path));
+}
+
+/**
+ * Writes a whole output folder, all or nothing: fill() writes into a temporary sibling folder,
+ * which then replaces `out` (an earlier one is removed); on failure the temporary folder goes.
+ * @param out the folder; @param fill writes the contents into the folder it is given.
+ */
+export async function writeFolderAtomic(out: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  const tmp = `${out.replace(/\/+$/, '')}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await fill(tmp);
+    if (existsSync(out)) rmSync(out, { recursive: true, force: true });
+    mkdirSync(dirname(resolve(out)), { recursive: true });
+    renameSync(tmp, out);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }

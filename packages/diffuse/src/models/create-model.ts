@@ -16,10 +16,11 @@ export function createModel(config: Partial<UNetConfig>, generator?: Generator):
 }
 
 /**
- * The UNet as the diffusion code calls models: (x, t, kwargs) → output; kwargs.y carries labels.
+ * The UNet as the diffusion code calls models: (x, t, kwargs) → output; kwargs.y carries labels
+ * (or kwargs.yWeights, soft class weights).
  * @param unet the model.
  * @returns a ModelFn.
  */
 export function unetAsModelFn(unet: UNet): ModelFn {
-  return (x: Tensor, t: Tensor, kwargs: ModelKwargs): Tensor => unet.forward(x, t, { y: kwargs['y'] });
+  return (x: Tensor, t: Tensor, kwargs: ModelKwargs): Tensor => unet.forward(x, t, { y: kwargs['y'], yWeights: kwargs['yWeights'] });
 }

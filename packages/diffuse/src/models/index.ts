@@ -10,3 +10,8 @@ export { timestepEmbedding } from './timestep-embedding.js';
 export { maybeCheckpoint, type CheckpointOptions } from './checkpoint.js';
 export { computeDtypeFor, PrecisionError, PRECISIONS, type Precision } from './precision.js';
 export { ControlNet, type ControlNetOptions } from './controlnet.js';
+export {
+  DefaultAttnProcessor, DEFAULT_ATTN_PROCESSOR, EagerAttnProcessor, attend, splitHeads, resolveAttnProcessors, UnknownAttnLayerError,
+  type AttnProcessor, type AttentionCall, type AttentionContext, type AttnProcessorSetting, type HeadsQkv,
+} from './attn-processor.js';
+export { KvStore, KvRecordProcessor, KvInjectionProcessor, CrossFrameAttnProcessor, InterpolatingAttnProcessor, onLayers } from './attn-processors-edit.js';

@@ -5,6 +5,7 @@
 import * as torch from '@diffuse/torch';
 import { nn, type Tensor, type Generator } from '@diffuse/torch';
 import { AttentionBlock } from './attention.js';
+import { resolveAttnProcessors, type AttentionContext, type AttnProcessor, type AttnProcessorSetting } from './attn-processor.js';
 import { resolveUNetConfig, type UNetConfig } from './config.js';
 import { Downsample, normalization, TimestepEmbedSequential, Upsample, zeroModule, type TimestepBlock } from './layers.js';
 import { normAct, type ComputeDtype } from './norm-act.js';
@@ -20,6 +21,11 @@ export interface UNetKwargs {
   y?: Tensor;
   /** Residuals added to the skip connections and the middle block's output (a ControlNet's). */
   control?: ControlResiduals;
+  /**
+   * Instead of y: weights over the label embedding's rows (B, numClasses [+ 1 null]), float; the
+   * class embedding is their weighted sum (e.g. a lerp between two classes, for interpolation).
+   */
+  yWeights?: Tensor;
 }
 
 /** What a ControlNet adds to a UNet: one tensor per skip connection (input block), and one for the middle. */
@@ -49,6 +55,10 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
   /** Channels of each input block's output (the skip connections), in order; the last is the middle block's. */
   readonly skipChannels: readonly number[];
   private computeDtypeValue: ComputeDtype = 'float32';
+  /** The timesteps of the running forward call, read by the attention processors. */
+  private readonly attnContext: AttentionContext = { timesteps: null };
+  /** Every attention layer by module path, in forward order (built once, after construction). */
+  private attnLayersValue: Map<string, AttentionBlock> | null = null;
 
   /**
    * 'bfloat16': mixed precision. Activations flow in bfloat16 between convolutions that run in
@@ -141,47 +151,94 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
     );
   }
 
+  private attnLayers(): Map<string, AttentionBlock> {
+    if (this.attnLayersValue === null) {
+      this.attnLayersValue = new Map();
+      for (const [path, m] of this.namedModules()) {
+        if (!(m instanceof AttentionBlock)) continue;
+        m.path = path;
+        m.context = this.attnContext;
+        this.attnLayersValue.set(path, m);
+      }
+    }
+    return this.attnLayersValue;
+  }
+
+  /**
+   * The processor of every attention layer, by module path (e.g. 'output_blocks.3.1'), in
+   * forward order (diffusers' attn_processors).
+   */
+  get attnProcessors(): Map<string, AttnProcessor> {
+    return new Map([...this.attnLayers()].map(([path, block]) => [path, block.processor]));
+  }
+
+  /**
+   * Sets attention processors (diffusers' set_attn_processor): one processor for every layer, a
+   * map (object or Map) from layer path to processor — layers it does not name keep theirs — or a
+   * function (path, current) → processor.
+   * @throws UnknownAttnLayerError when a map names a path that is no attention layer (nothing is set).
+   */
+  setAttnProcessor(setting: AttnProcessorSetting): void {
+    const layers = this.attnLayers();
+    const next = resolveAttnProcessors(this.attnProcessors, setting);
+    for (const [path, p] of next) layers.get(path)!.processor = p;
+  }
+
   /**
    * The model's prediction for noisy images at timesteps t.
    * @param x noisy images (B, inChannels, H, W); H and W divisible by sizeDivisor.
    * @param t timesteps (B,) (or one, for the whole batch), integer or float (rescaled) values.
-   * @param kwargs `{ y }` class labels (B,) int64, required exactly when numClasses is set.
+   * @param kwargs `{ y }` class labels (B,) int64 — or `{ yWeights }` (B, K) — required exactly when numClasses is set.
    * @returns (B, outputChannels, H, W).
    */
   forward(x: Tensor, t: Tensor, kwargs: UNetKwargs = {}): Tensor {
     this.checkInput(x);
-    const y = kwargs.y;
-    if ((y !== undefined) !== (this.labelEmb !== null)) {
+    const b = x.size(0);
+    const { y, yWeights, control } = kwargs;
+    if (y !== undefined && yWeights !== undefined) throw new Error('UNet: give y or yWeights, not both');
+    if ((y !== undefined || yWeights !== undefined) !== (this.labelEmb !== null)) {
       throw new Error(this.labelEmb === null ? 'UNet: y given to an unconditional model' : 'UNet: class-conditional model needs y (the null class is numClasses)');
     }
-    const control = kwargs.control;
     if (control !== undefined && control.skips.length !== this.inputBlocks.length) {
       throw new RangeError(`UNet: control has ${control.skips.length} skip residuals, the model ${this.inputBlocks.length}`);
     }
+    this.attnLayers(); // the layers learn their paths and the shared context
     return torch.tidy(() => {
-      const emb = timestepAndLabelEmbedding(this, x, t, y); // (B, 4·mc)
-      const skips: Tensor[] = [];
-      const low = this.computeDtype !== 'float32';
-      let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
-      for (const [i, block] of this.inputBlocks.items.entries()) {
-        hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
-        // A ControlNet changes what the decoder sees, not the encoder's own flow (Zhang et al. 2023).
-        skips.push(control === undefined ? hCur : hCur.add(castLike(control.skips[i]!, hCur)));
+      const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
+      if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
+      this.attnContext.timesteps = steps;
+      try {
+        return this.run(x, steps, kwargs);
+      } finally {
+        this.attnContext.timesteps = null;
       }
-      hCur = this.middleBlock.forward(hCur, emb);
-      if (control !== undefined) hCur = hCur.add(castLike(control.middle, hCur));
-      for (const block of this.outputBlocks) {
-        const skip = skips.pop()!;
-        const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
-        hCur.dispose();
-        skip.dispose();
-        hCur = block.forward(joined, emb);
-        joined.dispose();
-      }
-      const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
-      const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
-      return low ? nn.layoutCast(out, x.dtype, false) : out;
     });
+  }
+
+  /** The forward pass proper (inside forward's scope). */
+  private run(x: Tensor, steps: Tensor, { y, yWeights, control }: UNetKwargs): Tensor {
+    const emb = timestepAndLabelEmbedding(this, x, steps, y, yWeights); // (B, 4·mc)
+    const skips: Tensor[] = [];
+    const low = this.computeDtype !== 'float32';
+    let hCur = low ? nn.layoutCast(x, this.computeDtype, true) : x; // (B, C, H, W), channels-last when low
+    for (const [i, block] of this.inputBlocks.items.entries()) {
+      hCur = block.forward(hCur, emb); // (B, ch, H/ds, W/ds)
+      // A ControlNet changes what the decoder sees, not the encoder's own flow (Zhang et al. 2023).
+      skips.push(control === undefined ? hCur : hCur.add(castLike(control.skips[i]!, hCur)));
+    }
+    hCur = this.middleBlock.forward(hCur, emb);
+    if (control !== undefined) hCur = hCur.add(castLike(control.middle, hCur));
+    for (const block of this.outputBlocks) {
+      const skip = skips.pop()!;
+      const joined = torch.cat([hCur, skip], 1); // (B, ch + skip ch, H/ds, W/ds)
+      hCur.dispose();
+      skip.dispose();
+      hCur = block.forward(joined, emb);
+      joined.dispose();
+    }
+    const [outNorm, , outConv] = this.out.layers as [nn.GroupNorm, nn.UnaryModule, nn.UnaryModule]; // SiLU fused
+    const out = outConv.forward(normAct(outNorm, hCur, { silu: true, computeDtype: this.computeDtype })); // (B, outputChannels, H, W)
+    return low ? nn.layoutCast(out, x.dtype, false) : out;
   }
 
   /** @internal the checks of forward's x, shared with ControlNet. */
@@ -202,15 +259,28 @@ export class UNet extends nn.Module implements nn.HasComputeDType {
  * @param x the batch (B, …), for its size.
  * @param t timesteps (B,) or one for all.
  * @param y class labels (B,) when m has a label embedding.
+ * @param yWeights instead of y: weights over the label embedding's rows (B, rows).
  */
-export function timestepAndLabelEmbedding(m: { timeEmbed: nn.Sequential; labelEmb: nn.Embedding | null; config: UNetConfig }, x: Tensor, t: Tensor, y: Tensor | undefined): Tensor {
+export function timestepAndLabelEmbedding(
+  m: { timeEmbed: nn.Sequential; labelEmb: nn.Embedding | null; config: UNetConfig },
+  x: Tensor,
+  t: Tensor,
+  y: Tensor | undefined,
+  yWeights?: Tensor,
+): Tensor {
   const b = x.size(0);
   return torch.tidy(() => {
     const steps = t.numel() === 1 && b !== 1 ? t.reshape([1]).expand([b]) : t; // (B,)
     if (steps.ndim !== 1 || steps.size(0) !== b) throw new RangeError(`UNet: t must have shape [${b}], got [${t.shape.join(', ')}]`);
     const dtype = (m.timeEmbed.layers[0] as nn.Linear).weight.dtype;
     let emb = m.timeEmbed.forward(timestepEmbedding(steps, m.config.modelChannels).to(dtype)); // (B, 4·mc)
-    if (m.labelEmb !== null) {
+    if (m.labelEmb !== null && yWeights !== undefined) {
+      const rows = m.labelEmb.numEmbeddings;
+      if (yWeights.ndim !== 2 || yWeights.size(0) !== b || yWeights.size(1) !== rows) {
+        throw new RangeError(`UNet: yWeights must have shape [${b}, ${rows}], got [${yWeights.shape.join(', ')}]`);
+      }
+      emb = emb.add(yWeights.to(m.labelEmb.weight.dtype).matmul(m.labelEmb.weight)); // (B, 4·mc)
+    } else if (m.labelEmb !== null) {
       if (y!.ndim !== 1 || y!.size(0) !== b) throw new RangeError(`UNet: y must have shape [${b}], got [${y!.shape.join(', ')}]`);
       emb = emb.add(m.labelEmb.forward(y!.dtype === 'int64' ? y! : y!.to('int64'))); // (B, 4·mc)
     }

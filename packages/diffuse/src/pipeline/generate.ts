@@ -32,6 +32,8 @@ export interface GenerateOptions extends SamplerChoice {
   batchKwargs?: (start: number, count: number) => ModelKwargs;
   /** Called after each sampler step with (images done so far + fraction of this batch, n). */
   progress?: (done: number, total: number) => void;
+  /** The start noise x_T of every image (n, C, H, W) instead of drawing it (e.g. from `diffuse invert`). */
+  noise?: Tensor;
 }
 
 export interface GeneratedImages {
@@ -49,14 +51,16 @@ export function toUint8NHWC(x: Tensor): Uint8Array {
   return torch.tidy(() => x.add(1).mul(127.5).clamp(0, 255).to('uint8').permute([0, 2, 3, 1]).contiguous().data() as Uint8Array);
 }
 
-function labelsFor(pipe: Pipeline, start: number, count: number, classes: number[] | undefined): Tensor | undefined {
+/** Labels (count,) int64 for a class-conditional pipeline: `classes` (default all) cycled from index start; undefined otherwise. */
+export function labelsFor(pipe: Pipeline, start: number, count: number, classes: number[] | undefined): Tensor | undefined {
   const k = pipe.config.model.numClasses;
   if (k === 0) return undefined;
   const pool = classes && classes.length > 0 ? classes : Array.from({ length: k }, (_, i) => i);
   return torch.tensor(BigInt64Array.from({ length: count }, (_, i) => BigInt(pool[(start + i) % pool.length]!)), { device: pipe.device });
 }
 
-function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | undefined {
+/** Classifier-free guidance at a scale for a class-conditional pipeline (none at scale 1 or for unconditional models). */
+export function guidanceFor(pipe: Pipeline, scale: number | undefined): Guidance | undefined {
   if (scale === undefined || scale === 1 || pipe.config.model.numClasses === 0) return undefined;
   return { kind: 'classifier-free', scale, nullClass: pipe.config.model.numClasses };
 }
@@ -95,6 +99,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
       const x = torch.noGrad(() =>
         sample(pipe.spec, [count, channels, size, size], {
           ...samplerOptions(pipe, o, generator, y, o.batchKwargs?.(start, count)),
+          noise: o.noise?.narrow(0, start, count).to(pipe.device), // (b, C, H, W)
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
       ); // (b, C, H, W)

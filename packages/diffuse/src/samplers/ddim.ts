@@ -56,6 +56,8 @@ export function ddim(ctx: SamplerContext, options: DdimOptions = {}): SamplerRun
 
   return {
     total: N,
+    // Before step i the state is at τ_{N−1−i}; after the last, at ᾱ_end.
+    sigmaAt: (i) => (i < N ? sched.sigmas[timesteps[N - 1 - i]!]! : Math.sqrt((1 - alphaBarEnd) / alphaBarEnd)),
     ...VP_STATE,
     step(i: number, x: Tensor): StepResult {
       const k = N - 1 - i;
@@ -80,6 +82,11 @@ export interface DdimInvertOptions {
   steps?: number;
   /** The subsequence τ (default 'uniform'); use the same as the sampling that undoes it. */
   spacing?: TimestepSpacing;
+  /**
+   * Go no higher than this σ = √((1−ᾱ)/ᾱ) (as DdimOptions.sigmaMax; sample with the same clamp):
+   * the cosine schedule's top levels (σ up to ≈ 2·10⁴) are where the round trip loses the image.
+   */
+  sigmaMax?: number;
   /** Extra model inputs (e.g. `{ y }`). */
   modelKwargs?: ModelKwargs;
   /** Called with (steps done, total) after each step. */
@@ -97,11 +104,15 @@ export interface DdimInvertOptions {
  */
 export function ddimInvert(spec: DiffusionModelSpec, x0: Tensor, options: DdimInvertOptions = {}): Tensor {
   const ac = spec.alphasCumprod;
-  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, ac.length), options.spacing);
+  const sched = new DiscreteSigmas(ac);
+  sigmaBounds(sched, options); // checks the clamp
+  const range = timestepRange(sched.sigmas, undefined, options.sigmaMax);
+  const timesteps = samplerTimesteps(ac.length, options.steps ?? Math.min(50, range[1] - range[0] + 1), options.spacing, range);
   const N = timesteps.length;
   const modelKwargs = options.modelKwargs ?? {};
   const run: SamplerRun = {
     total: N,
+    sigmaAt: (i) => (i === 0 ? 0 : Math.sqrt((1 - ac[timesteps[i - 1]!]!) / ac[timesteps[i - 1]!]!)), // up from the clean x_0
     ...VP_STATE,
     step(i: number, x: Tensor): StepResult {
       // 1. ε̂ at the current level: the model at τ_{i−1} (at τ_0 for the clean start, where x̂_0 = x).

@@ -10,7 +10,8 @@ import { modelTimesteps, predictionFromOutput, runModel } from './denoiser.js';
 import { gaussianLike } from './noise.js';
 import { respacedBetasFromAlphasCumprod } from '../diffusion/respace.js';
 import { computeDiffusionTables } from '../diffusion/tables.js';
-import { samplerTimesteps, type TimestepSpacing } from './timesteps.js';
+import { DiscreteSigmas } from './sigmas.js';
+import { samplerTimesteps, timestepRange, type TimestepSpacing } from './timesteps.js';
 import { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';
 
 /** The respaced chain's constants, k = 0..N−1 (float64). */
@@ -54,6 +55,11 @@ export interface DdpmOptions {
   steps?: number;
   /** Which timesteps to keep when N < T (default 'uniform'). */
   spacing?: TimestepSpacing;
+  /**
+   * Keep only timesteps with σ_t = √((1−ᾱ)/ᾱ) ≤ σ_max: the chain then starts below the top (SDEdit
+   * starts it at an image noised to that level); N defaults to all the timesteps left.
+   */
+  sigmaMax?: number;
 }
 
 /**
@@ -65,7 +71,9 @@ export interface DdpmOptions {
 export function ddpm(ctx: SamplerContext, options: DdpmOptions = {}): SamplerRun {
   const { spec, modelKwargs, generator, classifier } = ctx;
   const T = spec.alphasCumprod.length;
-  const timesteps = samplerTimesteps(T, options.steps ?? T, options.spacing);
+  const sched = new DiscreteSigmas(spec.alphasCumprod);
+  const range = timestepRange(sched.sigmas, undefined, options.sigmaMax);
+  const timesteps = samplerTimesteps(T, options.steps ?? range[1] + 1, options.spacing, range);
   const N = timesteps.length;
   if (spec.meanType === ModelMeanType.PREVIOUS_X && N !== T) {
     throw new Error(`a previous_x model predicts x_{t-1} of its own ${T}-step chain: sample it with all ${T} steps (got ${N})`);
@@ -93,6 +101,7 @@ export function ddpm(ctx: SamplerContext, options: DdpmOptions = {}): SamplerRun
 
   return {
     total: N,
+    sigmaAt: (i) => (i < N ? sched.sigmas[timesteps[N - 1 - i]!]! : 0), // the chain ends at x_0
     ...VP_STATE,
     step(i: number, x: Tensor): StepResult {
       const k = N - 1 - i;

@@ -48,7 +48,7 @@ export interface SampleOptions {
   skipType?: 'logSNR' | 'time';
   /** ρ of the Karras grid (default 7). */
   rho?: number;
-  /** Visit no noise level above this σ (all but ddpm); the cosine schedule's σ(T−1) ≈ 1e4. */
+  /** Visit no noise level above this σ (ddpm too, in the library); the cosine schedule's σ(T−1) ≈ 1e4. */
   sigmaMax?: number;
   /** Visit no noise level below this σ (all but ddpm). */
   sigmaMin?: number;
@@ -73,8 +73,13 @@ export interface SampleOptions {
   device?: torch.Device;
 }
 
-/** The sampler run for the options (guidance applied). */
-function prepare(spec: DiffusionModelSpec, options: SampleOptions): SamplerRun {
+/**
+ * The prepared run of a sampler (guidance applied), for callers that start it themselves
+ * (sample() from noise; the editing tools from a noised image at run.sigmaAt(0)).
+ * @param spec the model; @param options the sampler and its settings.
+ * @returns the run (dispose() it if it is never driven to the end).
+ */
+export function prepareSampler(spec: DiffusionModelSpec, options: SampleOptions): SamplerRun {
   const g = options.guidance;
   const ctx: SamplerContext = {
     spec: g?.kind === 'classifier-free' ? { ...spec, model: classifierFreeGuidance(spec.model, g) } : spec,
@@ -95,7 +100,7 @@ function prepare(spec: DiffusionModelSpec, options: SampleOptions): SamplerRun {
   };
   switch (options.sampler) {
     case 'ddpm':
-      return ddpm(ctx, { steps, spacing: timestepSpacing('ddpm') });
+      return ddpm(ctx, { steps, spacing: timestepSpacing('ddpm'), sigmaMax });
     case 'ddim':
       return ddim(ctx, { steps, eta: options.eta, spacing: timestepSpacing('ddim'), sigmaMin, sigmaMax, denoiseFinal });
     case 'dpmpp-2m':
@@ -132,7 +137,7 @@ function startNoise(shape: number[], options: SampleOptions): Tensor {
  * @returns x_0 (B, C, H, W), float32; every intermediate is disposed.
  */
 export function sample(spec: DiffusionModelSpec, shape: number[], options: SampleOptions): Tensor {
-  const run = prepare(spec, options);
+  const run = prepareSampler(spec, options);
   const z = startNoise(shape, options);
   try {
     return runToEnd(run, z, options.progress);
@@ -152,7 +157,7 @@ export function* sampleProgressive(
   shape: number[],
   options: SampleOptions,
 ): Generator<SamplerStep, void, undefined> {
-  const run = prepare(spec, options);
+  const run = prepareSampler(spec, options);
   const z = startNoise(shape, options).keep();
   try {
     yield* runProgressive(run, z, options.progress);

@@ -30,11 +30,20 @@ export interface StepResult {
 export interface SamplerRun {
   /** The number of steps. */
   readonly total: number;
-  /** The initial state from standard normal noise z (B, C, H, W) (a fresh tensor; z is not consumed). */
+  /**
+   * σ = √((1−ᾱ)/ᾱ) of the state before step i (i = 0..total; 0 after a final denoise to x̂_0).
+   * Sampling from scratch starts at sigmaAt(0) from pure noise; the editing tools (src/edit) noise
+   * an image to sigmaAt(0), or put the known region back at sigmaAt(i + 1) after step i.
+   */
+  sigmaAt(i: number): number;
+  /**
+   * The initial state from the VP x_t at sigmaAt(0) (B, C, H, W) — standard normal noise z when
+   * sampling from scratch, where x_T ≈ z (a fresh tensor; the input is not consumed).
+   */
   start(noise: Tensor): Tensor;
   /** Step i = 0..total−1 from state x (not consumed); after the last step the state is x_0. */
   step(i: number, x: Tensor): StepResult;
-  /** The factor that takes the state after step i to the VP scale x_t (1 for VP samplers). */
+  /** The factor that takes the state after step i to the VP scale x_t (1 for VP samplers; 1 after the last step). */
   vpScale(i: number): number;
   /** Releases what the run holds across steps (multistep history). */
   dispose(): void;

@@ -53,6 +53,7 @@ export function veRun(sigmas: Float64Array, step: (i: number, x: Tensor) => Step
   const scaling = veScaling(sigmas);
   return {
     total: N,
+    sigmaAt: (i) => sigmas[i]!,
     start: scaling.start,
     vpScale: (i) => (i === N - 1 ? 1 : scaling.vpScale(i)), // the last state is already x_0 or VP
     dispose,

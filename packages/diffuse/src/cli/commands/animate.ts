@@ -8,6 +8,7 @@ import { generateFrames } from '../../pipeline/generate.js';
 import { UsageError } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
+import { upscale } from '../edit-io.js';
 import { checkClamp, loadSamplingPipeline, samplerChoice, SAMPLING_FLAGS } from './sample.js';
 
 export const command: Command = {
@@ -57,19 +58,3 @@ export const command: Command = {
     return 0;
   },
 };
-
-/** Nearest-neighbour upscaling by an integer factor (small digits are hard to see otherwise). */
-function upscale(img: RawImage, k: number): RawImage {
-  if (k === 1) return img;
-  const w = img.width * k;
-  const h = img.height * k;
-  const c = img.channels;
-  const data = new Uint8Array(w * h * c);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const src = ((Math.floor(y / k) * img.width + Math.floor(x / k)) * c) | 0;
-      data.set(img.data.subarray(src, src + c), (y * w + x) * c);
-    }
-  }
-  return { data, width: w, height: h, channels: c };
-}

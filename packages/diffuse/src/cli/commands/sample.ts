@@ -1,12 +1,13 @@
 // `diffuse sample`: images from a checkpoint → grid.png, one PNG per sample, samples.npz.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
+import { writeFolderAtomic } from '../../io/atomic.js';
 import { makeGrid } from '../../io/grid.js';
-import { writeNpz } from '../../io/npz.js';
+import { readNpzSync, writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
 import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
@@ -130,6 +131,20 @@ async function controlFor(pipe: Pipeline, f: Record<string, FlagValue>): Promise
   return maps.keep();
 }
 
+/**
+ * Reads start noises x_T for --from-noise: arr_0 of an .npz, float32 (N, C, H, W) of the model's shape.
+ * @throws UsageError for another dtype or shape; DataError for a missing or corrupt file.
+ */
+function readStartNoise(file: string, pipe: Pipeline): Tensor {
+  const arr = readNpzSync(file).get('arr_0');
+  const { imageSize: s, channels: c } = pipe.config.model;
+  if (arr === undefined || arr.dtype !== 'float32' || arr.shape.length !== 4 || arr.shape[1] !== c || arr.shape[2] !== s || arr.shape[3] !== s) {
+    const got = arr === undefined ? 'no arr_0' : `arr_0 ${arr.dtype} [${arr.shape.join(', ')}]`;
+    throw new UsageError(`--from-noise ${file}: expected arr_0 float32 [N, ${c}, ${s}, ${s}] for this model, got ${got}`);
+  }
+  return torch.tensor(arr.data as Float32Array, { shape: arr.shape }).keep();
+}
+
 export const command: Command = {
   spec: {
     name: 'sample',
@@ -139,6 +154,7 @@ export const command: Command = {
       ...SAMPLING_FLAGS,
       { key: 'n', type: 'int', min: 1, help: 'number of images', defaultText: '64', group: 'Output' },
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
+      { key: 'fromNoise', type: 'string', help: "start from these x_T (an .npz whose arr_0 is float32 N×C×H×W, e.g. `diffuse invert`'s noise.npz); --n defaults to N" },
       { key: 'out', type: 'string', help: 'output folder' },
       { key: 'controlnet', type: 'string', help: "a ControlNet ('diffuse controlnet train' output folder or its controlnet.safetensors)", group: 'ControlNet' },
       { key: 'controlImage', type: 'string', help: 'control maps (an image, a folder of images, or an .npz), the model\'s size; sample i uses map i mod K' },
@@ -164,7 +180,9 @@ export const command: Command = {
     checkClamp(pipe, choice);
     const control = await controlFor(pipe, f);
     const classes = f.class as number[] | undefined;
-    const n = (f.n as number | undefined) ?? 64;
+    const noise = f.fromNoise === undefined ? undefined : readStartNoise(f.fromNoise as string, pipe);
+    const n = (f.n as number | undefined) ?? noise?.size(0) ?? 64;
+    if (noise !== undefined && n > noise.size(0)) throw new UsageError(`--n ${n}: --from-noise ${String(f.fromNoise)} holds ${noise.size(0)} start noises`);
     const progress = new Progress('sample');
     const t0 = Date.now();
     const imgs = generateImages(pipe, {
@@ -175,15 +193,15 @@ export const command: Command = {
       classes,
       seed: (f.seed as number | undefined) ?? 0,
       batchKwargs: control === null ? undefined : (start, count) => ({ control: control.indexSelect(0, torch.arange(start, start + count, 1, { dtype: 'int64' }).remainder(control.size(0))) }),
+      noise,
       progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${Math.floor(done)}/${total} images`),
     });
+    noise?.dispose();
     progress.clear();
     control?.dispose();
     // Write everything into a temporary folder, then swap it in: never a half-written output.
-    const tmp = `${out.replace(/\/+$/, '')}.tmp-${process.pid}`;
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(path.join(tmp, 'images'), { recursive: true });
-    try {
+    await writeFolderAtomic(out, async (tmp) => {
+      mkdirSync(path.join(tmp, 'images'));
       const { size, channels } = imgs;
       const per = size * size * channels;
       await writePng(path.join(tmp, 'grid.png'), makeGrid({ data: imgs.images, n, height: size, width: size, channels }, { nrow: Math.ceil(Math.sqrt(n)) }));
@@ -193,13 +211,7 @@ export const command: Command = {
       const arrays: Parameters<typeof writeNpz>[1] = { arr_0: { dtype: 'uint8', shape: [n, size, size, channels], data: imgs.images } };
       if (imgs.labels) arrays.arr_1 = { dtype: 'int64', shape: [n], data: imgs.labels };
       await writeNpz(path.join(tmp, 'samples.npz'), arrays);
-      if (existsSync(out)) rmSync(out, { recursive: true, force: true });
-      mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-      renameSync(tmp, out);
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    }
+    });
     const secs = (Date.now() - t0) / 1000;
     console.log(`${n} images in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} img/s) from ${pipe.dir}${pipe.emaRate !== null ? ` (EMA ${pipe.emaRate})` : ''}`);
     console.log(`grid:    ${path.join(out, 'grid.png')}`);
