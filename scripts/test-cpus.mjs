@@ -47,6 +47,11 @@ const QUICK = [
   'packages/diffuse/dist/test/train-resume.test.js',
   'packages/diffuse/dist/test/eval-features.test.js',
   'packages/diffuse/dist/test/samplers.test.js',
+  'packages/torch/dist/test/nn_lora.test.js',
+  'packages/diffuse/dist/test/lora.test.js',
+  'packages/diffuse/dist/test/controlnet.test.js',
+  'packages/diffuse/dist/test/attn-processors.test.js',
+  'packages/diffuse/dist/test/edit.test.js',
 ];
 
 function allTests() {
