@@ -32,6 +32,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/invert.js'),
     import('./commands/interpolate.js'),
     import('./commands/export.js'),
+    import('./commands/serve.js'),
   ]);
   return mods.map((m) => m.command);
 }
