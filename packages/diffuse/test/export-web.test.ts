@@ -34,11 +34,11 @@ interface SamplerModule {
 }
 
 /** `diffuse sample --from-noise` on the given start noise: uint8 (N, H, W, C). */
-async function cliSample(dir: string, noise: Float32Array, shape: number[], sampler: string, steps: number): Promise<Uint8Array> {
+async function cliSample(dir: string, noise: Float32Array, shape: number[], sampler: string, steps: number, checkpoint = 'digits-cpu', extra: string[] = []): Promise<Uint8Array> {
   const noiseFile = path.join(dir, `noise-${sampler}.npz`);
   await writeNpz(noiseFile, { arr_0: { dtype: 'float32', shape, data: noise } });
   const out = path.join(dir, `cli-${sampler}`);
-  const r = diffuse('sample', '--checkpoint', 'digits-cpu', '--from-noise', noiseFile, '--sampler', sampler, '--steps', String(steps), '--precision', 'fp32', '--out', out);
+  const r = diffuse('sample', '--checkpoint', checkpoint, '--from-noise', noiseFile, '--sampler', sampler, '--steps', String(steps), '--precision', 'fp32', '--out', out, ...extra);
   assert.equal(r.code, 0, r.stderr);
   return (await readNpz(path.join(out, 'samples.npz'))).get('arr_0')!.data as Uint8Array;
 }
@@ -134,4 +134,36 @@ test('the page in headless Chromium (served cross-origin isolated, wasm with 2 t
     await browser.close();
     await server.close();
   }
+});
+
+test('class-conditional model with learned variance: the page\'s code with a class and guidance 3 equals `diffuse sample --class --guidance`, and guidance changes the images', async () => {
+  // A tiny class-conditional model (null class, learned range variance, attention), a few steps
+  // at a high learning rate so that its label embedding and output layers are far from their init.
+  const run = path.join(root, 'cc');
+  const r = diffuse('train', '--data', 'mnist', '--out', run, '--steps', '3', '--lr', '0.02', '--image-size', '8', '--channel-mult', '1,2', '--model-channels', '32', '--num-res-blocks', '1', '--attention-ds', '2', '--class-cond', '--num-classes', '10', '--class-dropout', '0.1', '--var-type', 'learned_range', '--loss', 'rescaled_mse', '--batch-size', '4', '--ema-rates', '0.5');
+  assert.equal(r.code, 0, r.stderr);
+  const ccSite = path.join(root, 'cc-site');
+  const e = diffuse('export', '--format', 'web', '--checkpoint', run, '--out', ccSite);
+  assert.equal(e.code, 0, e.stderr);
+  const info = JSON.parse(readFileSync(path.join(ccSite, 'model.json'), 'utf8')) as WebModelInfo;
+  assert.deepEqual([info.numClasses, info.nullClass, info.outChannels], [10, 10, 2]);
+  ort.env.wasm.numThreads = 1;
+  const S = (await import(pathToFileURL(path.join(ccSite, 'sampler.js')).href)) as SamplerModule;
+  const session = await ort.InferenceSession.create(new Uint8Array(readFileSync(path.join(ccSite, 'model.onnx'))));
+  const net = async (x: Float32Array, shape: number[], t: Float32Array, y: BigInt64Array | null): Promise<Float32Array> =>
+    (await session.run({ x: new ort.Tensor('float32', x, shape), t: new ort.Tensor('float32', t, [shape[0]!]), y: new ort.Tensor('int64', y!, [shape[0]!]) }))['out']!.data as Float32Array;
+  const batch = 4;
+  const noise = S.seededNoise(2, batch * 64);
+  const guided = await S.sampleInPage(info, net, { sampler: 'ddim', steps: 6, noise, batch, classes: [3], guidance: 3 });
+  const plain = await S.sampleInPage(info, net, { sampler: 'ddim', steps: 6, noise, batch, classes: [3], guidance: 1 });
+  const worst = maxLevelDiff(guided, await cliSample(root, noise, [batch, 1, 8, 8], 'ddim', 6, run, ['--class', '3', '--guidance', '3']));
+  console.log(`# class 3, guidance 3: Node bundle vs diffuse sample: max ${worst} levels`);
+  assert.ok(worst <= MAX_LEVELS, `${worst} levels apart`);
+  // Not a saturated picture (where any error would hide behind the clamp).
+  const midtones = Array.from(guided).filter((v) => Math.abs(v) < 0.95).length;
+  assert.ok(midtones > guided.length / 10, `only ${midtones} of ${guided.length} values are off the clamp`);
+  let moved = 0;
+  for (let i = 0; i < guided.length; i++) moved = Math.max(moved, Math.abs(guided[i]! - plain[i]!));
+  assert.ok(moved > 0.01, `guidance 3 changes the images (max change ${moved})`);
+  await session.release();
 });
