@@ -33,6 +33,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/interpolate.js'),
     import('./commands/export.js'),
     import('./commands/serve.js'),
+    import('./commands/import.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -87,6 +87,7 @@ function buildUNet(cfg: TrainConfig): UNet {
     useScaleShiftNorm: m.useScaleShiftNorm,
     resblockUpdown: m.resblockUpdown,
     useCheckpoint: m.useCheckpoint,
+    useNewAttentionOrder: m.useNewAttentionOrder ?? false,
   });
 }
 
