@@ -4,6 +4,7 @@ import { isLoopback } from '../../report/board-server.js';
 import { serveSite } from '../../export/site-server.js';
 import { UsageError } from '../args.js';
 import type { Command } from '../main.js';
+import { untilStopped } from '../until-stopped.js';
 
 export const command: Command = {
   spec: {
@@ -22,15 +23,7 @@ export const command: Command = {
     const site = await serveSite(args.positionals[0]!, { host, port: (args.flags.port as number | undefined) ?? 8080 });
     if (!isLoopback(host)) console.error(`diffuse: warning: listening on ${host}: anyone who can reach this machine on port ${site.port} can download the model`);
     console.log(`diffuse serve: ${args.positionals[0]} at ${site.url}  (cross-origin isolated; Ctrl-C to stop)`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilStopped();
     await site.close();
     return 0;
   },
