@@ -59,9 +59,9 @@ function indexHtml(info: WebModelInfo, title: string): string {
   fieldset { border: 1px solid #ccc; border-radius: 6px; margin-bottom: 1em; }
   label { margin-right: 1.2em; white-space: nowrap; }
   input[type=number] { width: 6em; }
-  canvas { image-rendering: pixelated; width: 100%; max-width: 26em; border: 1px solid #ddd; background: #000; }
+  canvas { image-rendering: pixelated; width: 100%; border: 1px solid #ddd; background: #000; }
   .pair { display: flex; gap: 1em; flex-wrap: wrap; }
-  .pair figure { margin: 0; }
+  .pair figure { margin: 0; flex: 1 1 18em; max-width: 26em; }
   progress { width: 20em; }
   #backend, #status { color: #555; }
 </style>
