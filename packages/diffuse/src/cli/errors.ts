@@ -1,5 +1,6 @@
 // Which errors are the user's to fix (one line, exit 2) and how to print them.
 import { DataError, DiskFullError, isDiskFull } from '../io/errors.js';
+import { ImportError } from '../import/improved-diffusion.js';
 import { PrecisionError } from '../models/precision.js';
 import { BoardError } from '../report/board-server.js';
 import { RunFolderError } from '../report/run-folder.js';
@@ -19,6 +20,7 @@ export function isUserError(e: unknown): e is Error {
     e instanceof DiskFullError ||
     e instanceof RunFolderError ||
     e instanceof BoardError ||
+    e instanceof ImportError ||
     // File system errors on paths the user named (missing input, no permission, disk full).
     (e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && ['ENOENT', 'EACCES', 'ENOSPC', 'EISDIR', 'ENOTDIR', 'EROFS', 'EDQUOT'].includes((e as NodeJS.ErrnoException).code!))
   );

@@ -31,6 +31,9 @@ async function commands(): Promise<Command[]> {
     import('./commands/inpaint.js'),
     import('./commands/invert.js'),
     import('./commands/interpolate.js'),
+    import('./commands/export.js'),
+    import('./commands/serve.js'),
+    import('./commands/import.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -2,7 +2,7 @@
 // when a run changes (server-sent events; the page then reloads /data.json). Loopback only unless
 // the user asks otherwise; read-only: it never writes into a run folder.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
@@ -31,6 +31,22 @@ export interface Board {
   url: string;
   port: number;
   close(): Promise<void>;
+}
+
+/**
+ * Starts listening, with the user's mistakes (port in use, no permission, not an address of this
+ * machine) as one-line BoardErrors.
+ */
+export function listenOn(server: Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new BoardError(`port ${port} on ${host} is in use; choose another with --port N (0 = any free port)`));
+      else if (e.code === 'EACCES') reject(new BoardError(`no permission to listen on ${host}:${port}; choose a port above 1023 with --port N`));
+      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') reject(new BoardError(`cannot listen on ${host}: not an address of this machine`));
+      else reject(e);
+    });
+    server.listen(port, host, () => resolve());
+  });
 }
 
 /** Whether an address only this machine can reach. */
@@ -116,15 +132,7 @@ export async function startBoard(o: BoardOptions): Promise<Board> {
       if (!res.headersSent) send(res, 500, 'text/plain', `${(e as Error).message}\n`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EADDRINUSE') reject(new BoardError(`port ${port} on ${host} is in use; choose another with --port N (0 = any free port)`));
-      else if (e.code === 'EACCES') reject(new BoardError(`no permission to listen on ${host}:${port}; choose a port above 1023 with --port N`));
-      else if (e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') reject(new BoardError(`cannot listen on ${host}: not an address of this machine`));
-      else reject(e);
-    });
-    server.listen(port, host, () => resolve());
-  });
+  await listenOn(server, host, port);
 
   const poll = setInterval(() => {
     const sig = signature(dirs);

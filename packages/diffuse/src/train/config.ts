@@ -28,6 +28,8 @@ export interface ModelConfig {
   useCheckpoint: boolean;
   /** Number of classes for class conditioning (0 = unconditional). */
   numClasses: number;
+  /** guided-diffusion's q/k/v channel order (imported guided-diffusion models); absent = improved-diffusion's. */
+  useNewAttentionOrder?: boolean;
 }
 
 export interface DiffusionConfig {

@@ -1,6 +1,7 @@
 // Builds the diffusion process and the model a TrainConfig describes (one place for the mapping
 // from JSON config names to the library's enums and options).
-import { GaussianDiffusion, getNamedBetaSchedule, rescaleZeroTerminalSnr } from '../diffusion/index.js';
+import { GaussianDiffusion } from '../diffusion/index.js';
+import { betasFor } from './betas.js';
 import { LossType, ModelMeanType, ModelVarType, type ModelFn } from '../diffusion/enums.js';
 import { createModel, unetAsModelFn, type UNet } from '../models/index.js';
 import { learnsSigma } from '../samplers/denoiser.js';
@@ -27,11 +28,7 @@ const LOSS: Record<DiffusionConfig['loss'], LossType> = {
   huber: LossType.HUBER,
 };
 
-/** The β schedule of a config (float64), zero-terminal-SNR rescaled when asked. */
-export function betasFor(cfg: DiffusionConfig): Float64Array {
-  const betas = getNamedBetaSchedule(cfg.noiseSchedule, cfg.diffusionSteps);
-  return cfg.zeroTerminalSnr ? rescaleZeroTerminalSnr(betas) : betas;
-}
+export { betasFor } from './betas.js';
 
 /** The GaussianDiffusion of a config (all T steps; samplers respace it themselves). */
 export function createDiffusion(cfg: DiffusionConfig): GaussianDiffusion {
@@ -90,6 +87,7 @@ function buildUNet(cfg: TrainConfig): UNet {
     useScaleShiftNorm: m.useScaleShiftNorm,
     resblockUpdown: m.resblockUpdown,
     useCheckpoint: m.useCheckpoint,
+    useNewAttentionOrder: m.useNewAttentionOrder ?? false,
   });
 }
 

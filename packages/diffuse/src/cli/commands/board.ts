@@ -2,6 +2,7 @@
 // several runs are overlaid, with their config differences listed.
 import { BoardError, isLoopback, startBoard } from '../../report/board-server.js';
 import type { Command } from '../main.js';
+import { untilStopped } from '../until-stopped.js';
 
 export const command: Command = {
   spec: {
@@ -22,15 +23,7 @@ export const command: Command = {
       console.error(`diffuse: warning: listening on ${host}: anyone who can reach this machine on port ${board.port} can read these runs (configs, logs, sample grids); there is no password`);
     }
     console.log(`diffuse board: ${args.positionals.join(', ')} at ${board.url}  (updates live; Ctrl-C to stop)`);
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        resolve();
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+    await untilStopped();
     await board.close();
     return 0;
   },
