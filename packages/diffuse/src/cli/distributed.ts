@@ -6,7 +6,6 @@
 // node 0's --master-addr / --master-port.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
 
 import * as torch from '@diffuse/torch';
 
@@ -44,7 +43,8 @@ export function distributedRole(flags: Record<string, FlagValue>): DistributedRo
       nodeRank,
       masterAddr: (flags.masterAddr as string | undefined) ?? '127.0.0.1',
       masterPort: flags.masterPort as number | undefined,
-      threads: (flags.threads as number | undefined) ?? availableParallelism(),
+      // What this process would use alone (--threads, DIFFUSE_THREADS, OMP_NUM_THREADS, the cores).
+      threads: (flags.threads as number | undefined) ?? torch.getNumThreads(),
     };
   }
   for (const k of ['nnodes', 'nodeRank', 'masterAddr', 'masterPort']) {

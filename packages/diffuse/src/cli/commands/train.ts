@@ -14,7 +14,9 @@ import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
 import { DISTRIBUTED_FLAGS, distributedRole, joinProcessGroup, launch, workerFailure } from '../distributed.js';
 
 /** Settings a resumed run may change; the rest must match the checkpoint. */
-const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
+// microbatch: how a step's rows are split in memory; a resume with another number of workers may
+// need another one (the same microbatches keep a data-parallel run bit-equal, docs/distributed.md).
+const RESUMABLE = new Set(['microbatch', 'steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
 
 function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): TrainConfig {
   const changed = CONFIG_FLAGS.filter((f) => flags[f.key] !== undefined && !RESUMABLE.has(f.key));
@@ -24,6 +26,7 @@ function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): Tra
   const cfg = structuredClone(saved);
   const over = flagsToConfig(flags).run ?? {};
   Object.assign(cfg.run, over);
+  if (flags.microbatch !== undefined) cfg.optim.microbatch = flags.microbatch as number;
   validateConfig(cfg);
   return cfg;
 }
