@@ -9,7 +9,7 @@
 //              and the all-reduce of the same gradients alone → communication time and overlap
 // throughput   `diffuse train --preset digits-cpu`: 2 workers × 1 thread vs 1 process × 2 threads,
 //              img/s (median of the log rows) and peak RSS (all processes of the run together)
-// compute      forward+backward of the diffusion loss per image, 2 threads, batch 8 (ref-28, rgb-64):
+// compute      forward+backward of the diffusion loss per image, 1 thread (COMPUTE_THREADS), batch 8:
 //              the compute side of the scaling estimate
 // equivalence  100 steps of digits-cpu: 2 workers × 16 vs 1 process × microbatch 16 (1 thread: bit
 //              for bit) and vs 1 process × microbatch 16 on 2 threads (other kernels' rounding)
@@ -219,8 +219,9 @@ if (want('ddp')) {
 }
 
 if (want('compute')) {
-  torch.setNumThreads(2);
-  console.log('| model, batch 8, 2 threads, fp32 | forward+backward per image (median of 3) |');
+  const threads = Number(process.env.COMPUTE_THREADS ?? 1);
+  torch.setNumThreads(threads);
+  console.log(`| model, batch 8, ${threads} thread(s), fp32 | forward+backward per image (median of 3) |`);
   console.log('|---|---:|');
   for (const [name, cfg] of models().slice(1)) {
     torch.manualSeed(0);
@@ -249,6 +250,7 @@ if (want('throughput')) {
   try {
     const base = ['--preset', 'digits-cpu', '--data', 'mnist', '--steps', String(STEPS), '--log-interval', '5', '--save-interval', '0', '--minutes', '0', '--precision', 'fp32'];
     const runs = [
+      ['1 process × 1 thread', [...base, '--threads', '1']],
       ['1 process × 2 threads', [...base, '--threads', '2']],
       ['2 workers × 1 thread', [...base, '--nproc-per-node', '2', '--threads', '2']],
     ];

@@ -156,7 +156,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   // After the resume: the wrapper broadcasts rank 0's weights (equal to the others' by then).
-  const dp = opts.distributed !== undefined && opts.distributed.worldSize > 0 ? new DataParallel(opts.distributed, model) : undefined;
+  const dp = opts.distributed !== undefined ? new DataParallel(opts.distributed, model) : undefined;
   const events = dp === undefined || dp.rank === 0 ? opts.events : undefined;
 
   const save = (): string | null => {
