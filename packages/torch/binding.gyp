@@ -25,7 +25,6 @@
         "-Wl,-rpath,<!(node scripts/find-libtorch.cjs --libdir)",
         "-Wl,--no-as-needed",
         "<!@(node scripts/find-libtorch.cjs --libs)",
-        "-lgloo",
         "-Wl,--as-needed",
         "-fopenmp"
       ],
