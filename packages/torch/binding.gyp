@@ -2,6 +2,7 @@
   "targets": [
     {
       "target_name": "diffuse_torch",
+      "dependencies": ["diffuse_distributed"],
       "sources": [
         "native/addon.cc",
         "native/handles.cc",
@@ -30,6 +31,19 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "_GLIBCXX_USE_CXX11_ABI=1"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fopenmp", "-fno-trapping-math", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+    },
+    {
+      "target_name": "diffuse_distributed",
+      "type": "static_library",
+      "sources": ["native/distributed.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/shim",
+        "<!@(node scripts/find-libtorch.cjs --include)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "_GLIBCXX_USE_CXX11_ABI=1", "USE_C10D_GLOO"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O2", "-fPIC", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
     }
   ]
 }

@@ -11,7 +11,7 @@ const path = require('node:path');
 
 const HELP =
   'diffuse: libtorch was not found. Either install the system package ' +
-  '(Debian/Ubuntu, as root: apt-get install -y libtorch-dev libopenblas0-pthread) ' +
+  '(Debian/Ubuntu, as root: apt-get install -y libtorch-dev libgloo-dev libopenblas0-pthread) ' +
   'or set LIBTORCH to an unpacked libtorch (a directory with include/ and lib/, for example a ' +
   'CUDA build of libtorch 2.x from pytorch.org), then run npm install again.';
 

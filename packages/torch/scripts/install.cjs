@@ -39,11 +39,18 @@ let lt;
 try {
   lt = find();
 } catch (e) {
-  if (!mayApt || !apt(['libtorch-dev', 'libopenblas0-pthread'])) {
+  if (!mayApt || !apt(['libtorch-dev', 'libgloo-dev', 'libopenblas0-pthread'])) {
     console.error(e.message);
     process.exit(1);
   }
   lt = find();
+}
+
+// torch.distributed (native/distributed.cc) compiles c10d's ProcessGroupGloo header, which
+// includes Gloo's headers; Debian's libtorch-dev does not depend on libgloo-dev.
+if (!process.env.LIBTORCH && !fs.existsSync('/usr/include/gloo/context.h') && !(mayApt && apt(['libgloo-dev']))) {
+  console.error('diffuse: the Gloo headers are missing (torch.distributed needs them). As root: apt-get install -y libgloo-dev');
+  process.exit(1);
 }
 
 if (!process.env.LIBTORCH && referenceBlas()) {

@@ -16,3 +16,4 @@ export * as optim from './optim/index.js';
 export * from './io/safetensors.js';
 export { profile, formatProfile, type OpProfile } from './profiler.js';
 export { cpuHasNativeBf16, cpuInfo, type CpuInfo } from './cpu.js';
+export * as distributed from './distributed.js';

@@ -9,6 +9,28 @@ export type Handle = { readonly __handle: unique symbol };
 export type OpHandle = { readonly __op: unique symbol };
 export type GeneratorHandle = { readonly __generator: unique symbol };
 
+export type WorkHandle = { readonly __work: unique symbol };
+export type ReducerHandle = { readonly __reducer: unique symbol };
+
+/** c10d bindings (native/distributed.cc); see distributed.ts. */
+export interface DistributedAddon {
+  init(host: string, port: number, rank: number, worldSize: number, timeoutMs: number): void;
+  destroy(): void;
+  isInitialized(): boolean;
+  allReduce(t: Handle, op: string): WorkHandle;
+  broadcast(t: Handle, src: number): WorkHandle;
+  allGather(t: Handle): WorkHandle;
+  barrier(): WorkHandle;
+  workWait(w: WorkHandle): Handle[] | undefined;
+  workWaitAsync(w: WorkHandle): Promise<Handle[] | undefined>;
+  workIsCompleted(w: WorkHandle): boolean;
+  broadcastCoalesced(ts: Handle[], src: number, bufferBytes: number): void;
+  reducerNew(params: Handle[], bucketCapBytes: number, firstBucketCapBytes: number, findUnused: boolean): ReducerHandle;
+  reducerPrepare(r: ReducerHandle, outputs: Handle[]): void;
+  reducerDispose(r: ReducerHandle): void;
+  backends: string;
+}
+
 export interface NativeAddon {
   findOp(name: string, overload: string): OpHandle;
   callOp(op: OpHandle, args: unknown[], named?: Record<string, unknown>): unknown;
@@ -52,6 +74,7 @@ export interface NativeAddon {
   cudaIsAvailable(): boolean;
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
+  distributed: DistributedAddon;
   version: string;
 }
 

@@ -40,6 +40,8 @@ export interface RunTrainingOptions {
   /** The model as the loss calls it, and extra inputs per batch (a ControlNet run; see train()). */
   modelFn?: TrainOptions['modelFn'];
   batchKwargs?: TrainOptions['batchKwargs'];
+  /** This process is one rank of a data-parallel run (cli/distributed.ts); rank 0 writes the output. */
+  distributed?: TrainOptions['distributed'];
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -76,14 +78,19 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (cfg.model.numClasses < dataset.numClasses) throw new UsageError(`the data has ${dataset.numClasses} classes but --num-classes is ${cfg.model.numClasses}`);
   }
   const created = !existsSync(o.out);
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  writeHardware(o.out, { threads: torch.getNumThreads(), device: o.device ?? 'cpu', precision: computeDtypeFor(cfg.run.precision, o.device ?? 'cpu') });
+  // Data-parallel: rank 0 writes the output folder; the other ranks only train.
+  const lead = o.distributed === undefined || o.distributed.rank === 0;
+  const worldSize = o.distributed?.worldSize ?? 1;
+  if (lead) {
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    writeHardware(o.out, { threads: torch.getNumThreads(), device: o.device ?? 'cpu', precision: computeDtypeFor(cfg.run.precision, o.device ?? 'cpu') });
+  }
   let loader: BatchLoader | undefined;
 
   const logFile = path.join(o.out, 'log.jsonl');
   // A resumed run's log continues the earlier one from the checkpoint's step.
-  if (o.resume !== undefined && existsSync(logFile)) rewindLog(logFile, o.resume.state.step);
+  if (lead && o.resume !== undefined && existsSync(logFile)) rewindLog(logFile, o.resume.state.step);
   const reporter = new RunReporter(o.out, (e) => {
     if (isDiskFull(e)) return; // the next checkpoint says so, in the one line a full disk gets
     progress.clear();
@@ -95,7 +102,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (signal !== null) return;
     signal = s;
     progress.clear();
-    console.error(`diffuse: ${s} received — saving a checkpoint, then stopping (again to wait; the checkpoint is atomic)`);
+    if (lead) console.error(`diffuse: ${s} received — saving a checkpoint, then stopping (again to wait; the checkpoint is atomic)`);
   };
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((s) => {
     const h = (): void => onSignal(s);
@@ -111,10 +118,16 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const started = Date.now();
   let lastImgPerSec = 0;
 
-  console.log(
+  if (lead) console.log(
     `training ${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} images${skipped > 0 ? `; ${skipped} non-image files skipped` : ''})` +
       ` for ${stepsGoal} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${o.out}`,
   );
+  if (lead && worldSize > 1) {
+    console.log(
+      `data-parallel: ${worldSize} workers × batch ${cfg.optim.batchSize / worldSize} = global batch ${cfg.optim.batchSize}, lr ${cfg.optim.lr} ` +
+        `(gradients averaged over the workers: the same step as one process with batch ${cfg.optim.batchSize})`,
+    );
+  }
   let result: TrainResult;
   try {
     loader = new BatchLoader(dataset, {
@@ -123,6 +136,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       randomFlip: cfg.run.randomFlip,
       position: o.resume?.state.data as LoaderPosition | undefined,
       device: o.device,
+      shard: o.distributed,
     });
     result = await train({
       config: cfg,
@@ -133,6 +147,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       prepareModel: o.prepareModel,
       modelFn: o.modelFn,
       batchKwargs: o.batchKwargs,
+      distributed: o.distributed,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {
@@ -184,7 +199,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     for (const [s, h] of handlers) process.off(s, h);
     await loader?.close();
   }
-  await reporter.finish();
+  if (lead) await reporter.finish();
   if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
 }

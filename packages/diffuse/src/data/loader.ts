@@ -48,6 +48,13 @@ export interface LoaderOptions {
   position?: LoaderPosition;
   /** Device for x and y; default 'cpu'. */
   device?: torch.Device;
+  /**
+   * Data parallelism: this rank's rows of each global batch of `batchSize` (which worldSize
+   * divides). Rank r gets rows [r·b, (r+1)·b), b = batchSize / worldSize, of the same seeded
+   * order every rank computes, so the position is global and a resume with another world size
+   * continues the same sequence of global batches.
+   */
+  shard?: { rank: number; worldSize: number };
 }
 
 interface HostBatch {
@@ -66,7 +73,8 @@ interface HostBatch {
 export class BatchLoader implements AsyncIterable<Batch> {
   /** Batches in one epoch. */
   readonly batchesPerEpoch: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'workers' | 'device'>> & { device: torch.Device };
+  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'workers' | 'device' | 'shard'>> & { device: torch.Device };
+  private readonly shard: { rank: number; worldSize: number };
   private readonly seed: number;
   private readonly pool: DecodePool | undefined;
   /** The next batch to yield, and the next to start decoding. */
@@ -94,6 +102,11 @@ export class BatchLoader implements AsyncIterable<Batch> {
       prefetch: Math.max(1, options.prefetch ?? 2),
       device: options.device ?? 'cpu',
     };
+    this.shard = options.shard ?? { rank: 0, worldSize: 1 };
+    const { rank, worldSize } = this.shard;
+    if (!Number.isInteger(worldSize) || worldSize < 1 || batchSize % worldSize !== 0 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
+      throw new RangeError(`BatchLoader: shard ${rank} of ${worldSize} does not divide the batch of ${batchSize}`);
+    }
     const n = dataset.length;
     this.batchesPerEpoch = this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
     if (this.batchesPerEpoch === 0) {
@@ -145,13 +158,15 @@ export class BatchLoader implements AsyncIterable<Batch> {
 
   private async load(epoch: number, batch: number): Promise<HostBatch> {
     const ds = this.dataset;
-    const indices = this.indicesOf(epoch, batch);
+    const local = this.opts.batchSize / this.shard.worldSize;
+    const lo = this.shard.rank * local; // this rank's first row in the global batch
+    const indices = this.indicesOf(epoch, batch).slice(lo, lo + local);
     const chw = ds.channels * ds.size * ds.size;
     const images = new Float32Array(indices.length * chw);
     const labels = new BigInt64Array(indices.length);
     const put = (k: number, image: Float32Array, label: number): void => {
       if (image.length !== chw) throw new Error(`BatchLoader: dataset gave ${image.length} values for image ${indices[k]}, expected ${chw}`);
-      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + k)) hflipCHW(image, ds.channels, ds.size, ds.size);
+      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + lo + k)) hflipCHW(image, ds.channels, ds.size, ds.size);
       images.set(image, k * chw);
       labels[k] = BigInt(label);
     };

@@ -14,6 +14,7 @@ import { EMA } from './ema.js';
 import { computeDtypeFor } from '../models/precision.js';
 import { asModelFn, createDiffusion, createUNet } from './factory.js';
 import { RunningMeans } from './metrics.js';
+import { DataParallel, microbatchSeed, type DataParallelRank, type StepStats } from './data-parallel.js';
 
 /** Where batches come from (a BatchLoader); its position is stored in checkpoints. */
 export interface BatchSource {
@@ -68,6 +69,12 @@ export interface TrainOptions {
   modelFn?: (model: ReturnType<typeof createUNet>) => ModelFn;
   /** Extra model inputs from each microbatch's clean images (a ControlNet's control map). */
   batchKwargs?: (x0: Tensor) => ModelKwargs;
+  /**
+   * Data parallelism: this process is one rank of an initialised process group. `data` gives this
+   * rank's rows of each global batch (config.optim.batchSize); gradients are averaged over the
+   * ranks; only rank 0 saves checkpoints and gets events. See data-parallel.ts.
+   */
+  distributed?: DataParallelRank;
 }
 
 export interface TrainResult {
@@ -148,7 +155,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     priorSeconds = resume.state.seconds;
   }
 
-  const save = (): string => {
+  // After the resume: the wrapper broadcasts rank 0's weights (equal to the others' by then).
+  const dp = opts.distributed !== undefined ? new DataParallel(opts.distributed, model) : undefined;
+  const events = dp === undefined || dp.rank === 0 ? opts.events : undefined;
+
+  const save = (): string | null => {
     const names = trained.map(([n]) => n);
     const emaDicts = new Map<number, Record<string, Tensor>>();
     for (const [rate, shadow] of ema.shadows) emaDicts.set(rate, Object.fromEntries(names.map((n, i) => [n, shadow[i]!])));
@@ -166,6 +177,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       seconds: priorSeconds + (performance.now() - t0) / 1000,
       createdAt: new Date().toISOString(),
     };
+    // Every rank holds the same state; one writes it.
+    if (dp !== undefined && dp.rank !== 0) {
+      torch.dispose(optFlat.tensors);
+      rng.dispose();
+      return null;
+    }
     let dir: string;
     try {
       dir = saveCheckpoint(
@@ -179,7 +196,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       torch.dispose(optFlat.tensors);
       rng.dispose();
     }
-    opts.events?.onCheckpoint?.(dir, step);
+    events?.onCheckpoint?.(dir, step);
     return dir;
   };
 
@@ -211,7 +228,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     lastLog = now;
     lastLogExamples = examples;
     loggedAt = step;
-    opts.events?.onLog?.(row);
+    events?.onLog?.(row);
   };
   model.train();
 
@@ -220,11 +237,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // an in-memory loader's next() resolves as a microtask that never yields.
     await new Promise<void>((resolve) => setImmediate(resolve));
     const elapsed = priorSeconds + (performance.now() - t0) / 1000;
-    if (elapsed >= budget) {
+    // All ranks stop at the same step (a signal or the clock may reach one rank first).
+    const [outOfTime, stopAsked] = dp !== undefined ? dp.agree([elapsed >= budget, opts.shouldStop?.() === true]) : [elapsed >= budget, opts.shouldStop?.() === true];
+    if (outOfTime) {
       reason = 'minutes';
       break;
     }
-    if (opts.shouldStop?.()) {
+    if (stopAsked) {
       reason = 'signal';
       break;
     }
@@ -235,12 +254,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       throw dataFailure(e, step, step === startStep ? null : savedAt === step ? checkpointDir : save());
     }
     const lr = learningRate(cfg.optim, step);
-    const stepLoss = torch.tidy(() => {
-      const B = batch.x.size(0);
+    const stats: StepStats = { keys: [], chunks: [] };
+    const localLoss = torch.tidy(() => {
+      const B = batch.x.size(0); // this rank's rows: batchSize / worldSize
       model.zeroGrad();
       let total = 0;
       for (let i = 0; i < B; i += micro) {
         const n = Math.min(micro, B - i);
+        // Each microbatch's randomness from its place in the global batch (data-parallel.ts).
+        if (dp !== undefined) torch.manualSeed(microbatchSeed(cfg.run.seed, step, dp.rank * B + i));
         torch.tidy(() => {
           const x = batch.x.narrow(0, i, n); // (b, C, H, W)
           const kwargs: ModelKwargs = opts.batchKwargs?.(x) ?? {};
@@ -254,11 +276,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             kwargs.y = y;
           }
           const { timesteps, weights } = sampler.sample(n, undefined, device);
-          const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
-          if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
-          const loss = losses.loss.mul(weights).mean().mul(n / B);
+          const forward = (): { losses: ReturnType<typeof diffusion.trainingLosses>; loss: Tensor } => {
+            const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
+            return { losses, loss: losses.loss.mul(weights).mean().mul(n / B) };
+          };
+          // Data-parallel: the last microbatch's backward all-reduces the accumulated gradients.
+          const { losses, loss } = dp !== undefined ? dp.forward(i + n >= B, forward) : forward();
           loss.backward();
           const ts = timesteps.toArray();
+          if (dp !== undefined) {
+            // Logged and fed to the schedule sampler once every rank's values are gathered.
+            const values: Record<string, number[]> = { loss: losses.loss.detach().toArray() as number[] };
+            if (losses.mse) values.mse = losses.mse.detach().toArray() as number[];
+            if (losses.vb) values.vb = losses.vb.detach().toArray() as number[];
+            stats.keys = Object.keys(values);
+            stats.chunks.push({ t: ts as number[], values });
+            total += loss.item();
+            return;
+          }
+          if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
           means.addByQuartile('loss', losses.loss.detach().toArray(), ts, diffusion.numTimesteps);
           if (losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
           if (losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
@@ -267,6 +303,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       }
       return total;
     });
+    let stepLoss = localLoss;
+    if (dp !== undefined) {
+      stepLoss = dp.mean(localLoss);
+      const all = dp.addGathered(means, stats, diffusion.numTimesteps);
+      if (sampler instanceof LossSecondMomentResampler) {
+        sampler.updateWithLocalLosses(all.t, all.loss);
+      }
+    }
     batch.x.dispose();
     batch.y.dispose();
 
@@ -285,7 +329,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       model.zeroGrad();
       step++;
       examples += cfg.optim.batchSize;
-      opts.events?.onSkip?.(step, skipped);
+      events?.onSkip?.(step, skipped);
       if (consecutiveSkips >= MAX_CONSECUTIVE_SKIPS) {
         throw new TrainingError(`the loss was not finite for ${consecutiveSkips} steps in a row (up to step ${step}); stopping. Lower --lr or set --grad-clip`);
       }
@@ -299,26 +343,30 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     examples += cfg.optim.batchSize;
     means.add('grad_norm', gradNorm);
     const now = performance.now();
-    opts.events?.onStep?.(step, { elapsed: priorSeconds + (now - t0) / 1000, totalSteps: cfg.run.steps, budgetSeconds: budget, loss: stepLoss });
+    events?.onStep?.(step, { elapsed: priorSeconds + (now - t0) / 1000, totalSteps: cfg.run.steps, budgetSeconds: budget, loss: stepLoss });
 
     if (cfg.run.logInterval > 0 && step % cfg.run.logInterval === 0) emitLog(lr, now);
     if (cfg.run.saveInterval > 0 && step % cfg.run.saveInterval === 0) {
       checkpointDir = save();
       savedAt = step;
     }
-    if (cfg.run.previewInterval > 0 && step % cfg.run.previewInterval === 0 && opts.events?.onPreview) {
-      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onPreview!(step, model));
+    if (cfg.run.previewInterval > 0 && step % cfg.run.previewInterval === 0 && events?.onPreview) {
+      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => events!.onPreview!(step, model));
     }
-    if (cfg.run.evalInterval > 0 && step % cfg.run.evalInterval === 0 && opts.events?.onEvaluate) {
-      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+    if (cfg.run.evalInterval > 0 && step % cfg.run.evalInterval === 0 && events?.onEvaluate) {
+      await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => events!.onEvaluate!(step, model));
       evaluatedAt = step;
     }
   }
   // The steps since the last log row are logged too, so short runs still have a curve.
   if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(learningRate(cfg.optim, step - 1), performance.now());
   if (savedAt !== step) checkpointDir = save();
-  if (cfg.run.evalInterval > 0 && evaluatedAt !== step && opts.events?.onEvaluate && reason !== 'signal') {
-    await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => opts.events!.onEvaluate!(step, model));
+  if (dp !== undefined) {
+    dp.checkIdentical([...ema.shadows.values()].flat(), 'the EMA weights');
+    dp.dispose();
+  }
+  if (cfg.run.evalInterval > 0 && evaluatedAt !== step && events?.onEvaluate && reason !== 'signal') {
+    await withEmaWeights(model, params, ema, cfg.optim.emaRates[0], () => events!.onEvaluate!(step, model));
   }
   ema.dispose();
   // Nothing outside holds the model or the optimizer now: free them here rather than leave

@@ -9,3 +9,4 @@ export { checkpointCall, checkpointed, isCheckpointed, type CheckpointOutput, ty
 export * as init from './init.js';
 export { setComputeDtype, castedCall, layoutCast, isChannelsLast, type ComputeDType, type HasComputeDType } from './precision.js';
 export * from './lora.js';
+export { DistributedDataParallel, type DistributedDataParallelOptions } from './ddp.js';

@@ -1,16 +1,22 @@
 // `diffuse train`: train a model on images, with every model, diffusion and training option.
 import path from 'node:path';
 
+import * as torch from '@diffuse/torch';
+
 import { loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
 import { PRESETS, resolveConfig, validateConfig, type TrainConfig } from '../../train/config.js';
 import { UsageError, type FlagValue } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
+import { isUserError } from '../errors.js';
 import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
+import { DISTRIBUTED_FLAGS, distributedRole, joinProcessGroup, launch, workerFailure } from '../distributed.js';
 
 /** Settings a resumed run may change; the rest must match the checkpoint. */
-const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
+// microbatch: how a step's rows are split in memory; a resume with another number of workers may
+// need another one (the same microbatches keep a data-parallel run bit-equal, docs/distributed.md).
+const RESUMABLE = new Set(['microbatch', 'steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
 
 function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): TrainConfig {
   const changed = CONFIG_FLAGS.filter((f) => flags[f.key] !== undefined && !RESUMABLE.has(f.key));
@@ -20,6 +26,7 @@ function resumeConfig(saved: TrainConfig, flags: Record<string, FlagValue>): Tra
   const cfg = structuredClone(saved);
   const over = flagsToConfig(flags).run ?? {};
   Object.assign(cfg.run, over);
+  if (flags.microbatch !== undefined) cfg.optim.microbatch = flags.microbatch as number;
   validateConfig(cfg);
   return cfg;
 }
@@ -37,11 +44,19 @@ export const command: Command = {
       ...CONFIG_FLAGS,
       THREADS_FLAG,
       DEVICE_FLAG,
+      ...DISTRIBUTED_FLAGS,
     ],
   },
   async run(args) {
     const f = args.flags;
+    const role = distributedRole(f);
+    if (role.kind === 'launch') return launch(role);
     const device = applyMachineFlags(f);
+    const distributed = role.kind === 'worker' ? { rank: role.rank, worldSize: role.worldSize } : undefined;
+    const lead = distributed === undefined || distributed.rank === 0;
+    const log = (line: string): void => {
+      if (lead) console.log(line);
+    };
     const out = f.out as string | undefined;
     if (out === undefined) throw new UsageError("'diffuse train' needs --out DIR (where checkpoints and logs go)");
     let config: TrainConfig;
@@ -50,7 +65,7 @@ export const command: Command = {
       if (f.preset !== undefined) throw new UsageError('--resume takes the configuration from the checkpoint; drop --preset');
       resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
       config = resumeConfig(resume.state.config, f);
-      console.log(`resuming ${resume.dir} at step ${resume.state.step}`);
+      log(`resuming ${resume.dir} at step ${resume.state.step}`);
     } else {
       try {
         config = resolveConfig(f.preset as string | undefined, flagsToConfig(f));
@@ -59,7 +74,22 @@ export const command: Command = {
         throw e;
       }
     }
-    const r = await runTraining({ config, out, resume, device });
+    if (role.kind === 'worker') {
+      if (config.optim.batchSize % role.worldSize !== 0) {
+        throw new UsageError(`the batch of ${config.optim.batchSize} does not split over ${role.worldSize} workers; pass a --batch-size that ${role.worldSize} divides`);
+      }
+      joinProcessGroup(role, f);
+    }
+    let r;
+    try {
+      r = await runTraining({ config, out, resume, device, distributed });
+    } catch (e) {
+      if (distributed === undefined || e instanceof UsageError || isUserError(e)) throw e;
+      console.error(`diffuse: ${workerFailure(distributed.rank, e)}`);
+      return 1;
+    }
+    if (distributed !== undefined) torch.distributed.destroyProcessGroup();
+    if (!lead) return r.signal !== null ? SIGNAL_EXIT[r.signal] : 0;
     const how = r.reason === 'signal' ? `stopped by ${r.signal}` : r.reason === 'minutes' ? 'time budget reached' : 'done';
     console.log(`${how}: step ${r.step}, ${(r.seconds / 60).toFixed(1)} min${r.skipped ? `, ${r.skipped} steps skipped` : ''}`);
     console.log(`checkpoint: ${r.checkpointDir}`);
