@@ -164,10 +164,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         },
         async onEvaluate(step, model) {
           const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'));
-          const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, samples: r.a.n };
+          const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, confident: r.confident?.a, confidentReal: r.confident?.b, samples: r.a.n };
           appendFileSync(logFile, JSON.stringify(row) + '\n');
           progress.clear();
-          console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
+          console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)}${r.confident ? ` confident ${r.confident.a.toFixed(3)} (real ${r.confident.b.toFixed(3)})` : ''} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
           lastEval = r;
           reporter.poke();
         },
