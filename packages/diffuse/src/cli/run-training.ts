@@ -20,7 +20,8 @@ import { writeNpz } from '../io/npz.js';
 import { computeDtypeFor } from '../models/precision.js';
 import type { UNet } from '../models/index.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
-import { generateImages } from '../pipeline/generate.js';
+import { generateImages, type SamplerChoice } from '../pipeline/generate.js';
+import { checkpointPhase } from '../distill/schedule.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
@@ -40,6 +41,9 @@ export interface RunTrainingOptions {
   /** The model as the loss calls it, and extra inputs per batch (a ControlNet run; see train()). */
   modelFn?: TrainOptions['modelFn'];
   batchKwargs?: TrainOptions['batchKwargs'];
+  /** A loss of its own and a hook before each step (distillation; see train()). */
+  lossFn?: TrainOptions['lossFn'];
+  beforeStep?: TrainOptions['beforeStep'];
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -133,6 +137,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       prepareModel: o.prepareModel,
       modelFn: o.modelFn,
       batchKwargs: o.batchKwargs,
+      lossFn: o.lossFn,
+      beforeStep: o.beforeStep,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {
@@ -157,13 +163,13 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         },
         async onPreview(step, model) {
           const pipe = pipelineFromModel(cfg, model, true, o.device);
-          const imgs = generateImages(pipe, { n: 16, batchSize: 16, sampler: 'ddim', steps: 25, seed: 0 });
+          const imgs = generateImages(pipe, { n: 16, batchSize: 16, ...evalSampling(cfg, step), seed: 0 });
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
           await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
           reporter.poke();
         },
         async onEvaluate(step, model) {
-          const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'));
+          const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'), step);
           const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, confident: r.confident?.a, confidentReal: r.confident?.b, samples: r.a.n };
           appendFileSync(logFile, JSON.stringify(row) + '\n');
           progress.clear();
@@ -218,11 +224,21 @@ function rewindLog(logFile: string, step: number): void {
 }
 
 /**
+ * How previews and evaluations sample: DDIM-25, or a distilled student's DDIM on the grid of the
+ * phase that step ends (distill/schedule.ts).
+ */
+function evalSampling(cfg: TrainConfig, step: number): SamplerChoice {
+  if (cfg.distill === undefined) return { sampler: 'ddim', steps: 25 };
+  const phase = checkpointPhase(cfg.distill.phases, step);
+  return { sampler: 'ddim', steps: phase.steps, spacing: phase.timesteps };
+}
+
+/**
  * Draws cfg.run.evalSamples images from the model as it is (the trainer swaps in the EMA weights)
  * and scores them against the training data with a feature network.
  */
-async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string): Promise<Evaluation> {
-  const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, sampler: 'ddim', steps: 25, seed: 0 });
+async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string, step: number): Promise<Evaluation> {
+  const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, ...evalSampling(cfg, step), seed: 0 });
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'samples.npz');
   await writeNpz(file, { arr_0: { dtype: 'uint8', shape: [imgs.n, imgs.size, imgs.size, imgs.channels], data: imgs.images } });

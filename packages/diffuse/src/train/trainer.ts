@@ -68,6 +68,17 @@ export interface TrainOptions {
   modelFn?: (model: ReturnType<typeof createUNet>) => ModelFn;
   /** Extra model inputs from each microbatch's clean images (a ControlNet's control map). */
   batchKwargs?: (x0: Tensor) => ModelKwargs;
+  /**
+   * Replaces the diffusion loss (distillation): the per-example loss (b,) of a microbatch of
+   * clean images, and the integer timesteps (b,) it drew (for the log's quartiles). The schedule
+   * sampler is then not used; random draws must come from the default generator (resume is exact).
+   */
+  lossFn?: (modelFn: ModelFn, x0: Tensor, kwargs: ModelKwargs) => { loss: Tensor; timesteps: Tensor };
+  /**
+   * Called before each step (also the first one after a resume) with the trained parameters and
+   * their EMA: distillation's phase boundaries change the weights here.
+   */
+  beforeStep?: (step: number, trained: { params: Tensor[]; ema: EMA }) => void;
 }
 
 export interface TrainResult {
@@ -228,6 +239,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       reason = 'signal';
       break;
     }
+    opts.beforeStep?.(step, { params, ema });
     let batch: Pick<Batch, 'x' | 'y'>;
     try {
       batch = await opts.data.next();
@@ -253,15 +265,16 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             }
             kwargs.y = y;
           }
-          const { timesteps, weights } = sampler.sample(n, undefined, device);
-          const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
-          if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
-          const loss = losses.loss.mul(weights).mean().mul(n / B);
+          const { timesteps, weights } = opts.lossFn ? { timesteps: null, weights: null } : sampler.sample(n, undefined, device);
+          const losses = opts.lossFn ? opts.lossFn(modelFn, x, kwargs) : diffusion.trainingLosses(modelFn, x, timesteps!, { modelKwargs: kwargs });
+          const drawn = timesteps ?? (losses as { timesteps: Tensor }).timesteps;
+          if (sampler instanceof LossSecondMomentResampler && !opts.lossFn) sampler.updateWithLocalLosses(drawn, losses.loss.detach());
+          const loss = (weights ? losses.loss.mul(weights) : losses.loss).mean().mul(n / B);
           loss.backward();
-          const ts = timesteps.toArray();
+          const ts = drawn.toArray();
           means.addByQuartile('loss', losses.loss.detach().toArray(), ts, diffusion.numTimesteps);
-          if (losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
-          if (losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
+          if ('mse' in losses && losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
+          if ('vb' in losses && losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
           total += loss.item();
         });
       }

@@ -20,6 +20,7 @@ import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
+import { checkpointPhase } from '../../distill/schedule.js';
 import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
@@ -85,6 +86,22 @@ export function samplerChoice(f: Record<string, FlagValue>): SamplerChoice {
   }
   if (f.order !== undefined && !name.startsWith('unipc')) throw new UsageError(`--order applies to unipc-bh1 and unipc-bh2, not ${name}`);
   return { sampler, steps: f.steps as number | undefined, eta: f.eta as number | undefined, spacing, sigmaMin, sigmaMax, denoiseFinal, order: f.order as number | undefined };
+}
+
+/**
+ * A distilled student samples with DDIM on the grid recorded in it (distill/schedule.ts) unless
+ * told otherwise (--sampler other than ddim, or --spacing: then it is sampled as any model).
+ * @throws UsageError for --steps other than the student's.
+ */
+export function studentChoice(pipe: Pipeline, choice: SamplerChoice): SamplerChoice {
+  const d = pipe.config.distill;
+  if (d === undefined || (choice.sampler !== undefined && choice.sampler !== 'ddim') || choice.spacing !== undefined) return choice;
+  const phase = checkpointPhase(d.phases, pipe.step);
+  if (choice.steps !== undefined && choice.steps !== phase.steps) {
+    throw new UsageError(`${pipe.dir}: this student was distilled for ${phase.steps} DDIM steps on its own grid; pass --steps ${phase.steps} (or --spacing to sample it as an ordinary model)`);
+  }
+  console.log(`distilled student: DDIM, ${phase.steps} step${phase.steps === 1 ? '' : 's'} on its grid t = ${[...phase.timesteps].reverse().join(', ')}`);
+  return { ...choice, sampler: 'ddim', steps: phase.steps, spacing: phase.timesteps };
 }
 
 /** Refuses a σ clamp that leaves nothing of the model's noise levels. */
@@ -175,8 +192,9 @@ export const command: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
-    const choice = samplerChoice(f);
+    const flagChoice = samplerChoice(f);
     const pipe = loadSamplingPipeline(f, device);
+    const choice = studentChoice(pipe, flagChoice);
     checkClamp(pipe, choice);
     const control = await controlFor(pipe, f);
     const classes = f.class as number[] | undefined;
