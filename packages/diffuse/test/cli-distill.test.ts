@@ -67,6 +67,13 @@ test('distill 8 → 4 → 2: one student per phase with its grid; sample runs it
   const plain = diffuse('sample', '--checkpoint', at('straight'), '--n', '2', '--steps', '3', '--spacing', 'trailing', '--out', at('s3'));
   ok(plain);
   assert.doesNotMatch(plain.stdout, /distilled student/);
+  // --sampler auto: the student's own grid when it fits the budget, else the solver table.
+  const auto = diffuse('sample', '--checkpoint', at('straight'), '--sampler', 'auto', '--nfe', '4', '--n', '2', '--out', at('sa'));
+  ok(auto);
+  assert.match(auto.stdout, /auto \(4 evaluations\): the distilled student's own grid\n.*DDIM, 2 steps/);
+  const table = diffuse('sample', '--checkpoint', at('teacher'), '--sampler', 'auto', '--nfe', '12', '--n', '2', '--out', at('st'));
+  ok(table);
+  assert.match(table.stdout, /auto \(12 evaluations\): dpmpp-3m 10 steps, σ_max 40, no final denoise — FID 4\.99 at 10 evaluations/);
 });
 
 test('a resumed distillation equals the straight one bit for bit (mid-phase and at a phase boundary)', () => {
@@ -92,5 +99,8 @@ test("the user's mistakes are one line on stderr and exit 2", () => {
   assertUserError(diffuse('distill', '--out', at('straight'), '--resume', '--steps', '4'), /drop --steps/);
   assertUserError(diffuse('distill', ...T, ...DISTILL, '--out', at('straight')), /already holds a training run/);
   assertUserError(diffuse('sample', '--checkpoint', at('straight'), '--n', '2', '--steps', '3', '--out', at('x6')), /distilled for 2 DDIM steps/);
-  for (const x of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6']) assert.equal(existsSync(at(x)), false, `${x} written`);
+  assertUserError(diffuse('sample', '--checkpoint', at('straight'), '--sampler', 'auto', '--n', '2', '--out', at('x7')), /needs --nfe/);
+  assertUserError(diffuse('sample', '--checkpoint', at('straight'), '--sampler', 'auto', '--nfe', '4', '--steps', '2', '--out', at('x8')), /drop --steps/);
+  assertUserError(diffuse('sample', '--checkpoint', at('straight'), '--nfe', '4', '--out', at('x9')), /--nfe is the budget of --sampler auto/);
+  for (const x of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'x7', 'x8', 'x9']) assert.equal(existsSync(at(x)), false, `${x} written`);
 });

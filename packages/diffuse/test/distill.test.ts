@@ -15,6 +15,7 @@ import { distillWeight } from '../src/distill/weighting.js';
 import { distillPhases, halveGrid } from '../src/distill/schedule.js';
 import { progressiveDistillationLoss } from '../src/distill/progressive.js';
 import type { DiffusionModelSpec } from '../src/samplers/denoiser.js';
+import { AUTO_TABLE, autoSampler } from '../src/samplers/auto.js';
 
 torch.setNumThreads(1);
 
@@ -97,4 +98,22 @@ test('weights: max(SNR, 1) and SNR + 1', () => {
   assert.deepEqual(Array.from(distillWeight(ab, 'truncated-snr').toArray(), Number).map((v) => +v.toFixed(12)), [1, 1, 4]);
   assert.deepEqual(Array.from(distillWeight(ab, 'snr+1').toArray(), Number).map((v) => +v.toFixed(12)), [1.25, 2, 5]);
   ab.dispose();
+});
+
+test('auto: within every budget the lowest measured FID, never more evaluations than the budget', () => {
+  let lastFid = Infinity;
+  for (let budget = 1; budget <= 60; budget++) {
+    const { options, measured } = autoSampler(budget);
+    if (measured === null) {
+      assert.ok(budget < AUTO_TABLE[0]!.nfe);
+      assert.equal(options.steps, budget);
+      continue;
+    }
+    assert.ok(measured.nfe <= budget);
+    assert.equal(measured.fid, Math.min(...AUTO_TABLE.filter((c) => c.nfe <= budget).map((c) => c.fid)));
+    assert.ok(measured.fid <= lastFid, 'a bigger budget never picks a worse configuration');
+    lastFid = measured.fid;
+  }
+  assert.deepEqual(autoSampler(10).options, { sampler: 'dpmpp-3m', steps: 10, sigmaMax: 40, denoiseFinal: false });
+  assert.throws(() => autoSampler(0), RangeError);
 });
