@@ -69,6 +69,7 @@ function distillConfig(teacher: Pipeline, f: Record<string, unknown>, checkpoint
   }
   const settings = adapterRunSettings(base, { ...f, lr: f.lr ?? 2e-4 } as never);
   settings.run.steps = phaseSteps * phases.length;
+  if (f.data === undefined) settings.run.data = base.run.data; // distil on what the teacher learned
   if (f.saveInterval === undefined) settings.run.saveInterval = phaseSteps; // every phase's student is kept
   if (f.keepCheckpoints === undefined) settings.run.keepCheckpoints = phases.length;
   const named = !existsSync(checkpoint) && resolveModelPath(checkpoint) !== checkpoint;
