@@ -12,3 +12,4 @@ export * from './eval/index.js';
 export * from './report/index.js';
 export * from './adapters/index.js';
 export * from './control/index.js';
+export * from './distill/index.js';
