@@ -6,7 +6,7 @@
 // seconds the 500 samples took. Everything runs through the real `diffuse` command.
 //
 //   flock /tmp/bench.lock node bench/few-step.mjs [--out DIR] [--phase-steps 150] [--teacher-steps 32]
-//                                                [--skip-distill] [--skip-baselines]
+//                                                [--skip-distill] [--skip-baselines] [--n 500]
 //
 // The machine is shared: the script prints `uptime` with every figure. DIFFUSE_THREADS (default 1)
 // sets the threads of every command.
@@ -25,6 +25,7 @@ const opt = (name, d) => {
 const out = opt('out', '/tmp/few-step');
 const phaseSteps = Number(opt('phase-steps', 150));
 const teacherSteps = Number(opt('teacher-steps', 32));
+const n = opt('n', '500'); // samples per row (fewer only to check the script runs)
 const env = { ...process.env, DIFFUSE_THREADS: process.env.DIFFUSE_THREADS ?? '1' };
 
 function diffuse(...a) {
@@ -38,7 +39,7 @@ const load = () => loadavg()[0].toFixed(2);
 function measure(name, flags) {
   const dir = path.join(out, 'samples', name);
   const t0 = performance.now();
-  diffuse('sample', ...flags, '--n', '500', '--seed', '1', '--batch-size', '100', '--out', dir);
+  diffuse('sample', ...flags, '--n', n, '--seed', '1', '--batch-size', '100', '--out', dir);
   const seconds = (performance.now() - t0) / 1000;
   const r = JSON.parse(diffuse('fid', path.join(dir, 'samples.npz'), 'mnist:test', '--json'));
   return { name, fid: r.fid, confident: r.confident.a, confidentReal: r.confident.b, seconds, load: load() };
@@ -46,8 +47,8 @@ function measure(name, flags) {
 
 const rows = [];
 const print = (r, nfe, extra = '') => console.log(`| ${r.name} | ${nfe} | ${r.fid.toFixed(2)} | ${(100 * r.confident).toFixed(1)} % | ${r.seconds.toFixed(1)} | ${r.load} | ${extra}`);
-console.log(`digits-cpu, 500 samples, seed 1, vs mnist:test (real digits: confident share of mnist:test shown once below); threads ${env.DIFFUSE_THREADS}\n`);
-console.log('| configuration | NFE | FID | confident | s / 500 | load | note |\n|---|---|---|---|---|---|---|');
+console.log(`digits-cpu, ${n} samples, seed 1, vs mnist:test (real digits: confident share of mnist:test shown once below); threads ${env.DIFFUSE_THREADS}\n`);
+console.log(`| configuration | NFE | FID | confident | s / ${n} | load | note |\n|---|---|---|---|---|---|---|`);
 if (!args.includes('--skip-baselines')) {
   for (const [name, nfe, flags] of [
     ['ddim-50', 50, ['--sampler', 'ddim', '--steps', '50']],
@@ -77,6 +78,6 @@ if (existsSync(path.join(run, 'checkpoints'))) {
     const state = JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8'));
     const r = measure(`student-${p.steps}`, ['--checkpoint', dir, '--steps', String(p.steps)]);
     const atEnd = log.filter((row) => row.step <= p.toStep).at(-1);
-    print(r, p.steps, `distilled ${p.fromStep}→${p.toStep} steps; cumulative ${(state.seconds / 60).toFixed(1)} CPU-min (wall of the run); last logged loss ${atEnd?.loss?.toFixed(4) ?? '-'}`);
+    print(r, p.steps, `distilled ${p.fromStep}→${p.toStep} steps; cumulative ${(state.seconds / 60).toFixed(1)} wall-min of the run; last logged loss ${atEnd?.loss?.toFixed(4) ?? '-'}`);
   }
 }
