@@ -76,6 +76,14 @@ test('distill 8 → 4 → 2: one student per phase with its grid; sample runs it
   assert.match(table.stdout, /auto \(12 evaluations\): dpmpp-3m 10 steps, σ_max 40, no final denoise — FID 4\.99 at 10 evaluations/);
 });
 
+test('a student distils further on its own grid', () => {
+  ok(diffuse('distill', '--checkpoint', at('straight/checkpoints/step-0000003'), '--steps', '2', '--phase-steps', '2', '--batch-size', '4', '--log-interval', '0', ...FP32, '--out', at('chained')));
+  const d = state(at('chained'), 2).config.distill!;
+  assert.equal(d.teacherSteps, 4);
+  assert.deepEqual(d.teacherTimesteps, [141, 424, 707, 990]); // the 4-step student's, not 'uniform' 4
+  assert.deepEqual(d.phases.map((p) => [p.steps, p.timesteps]), [[2, [424, 990]]]);
+});
+
 test('a resumed distillation equals the straight one bit for bit (mid-phase and at a phase boundary)', () => {
   for (const from of [4, 3]) {
     const out = at(`resumed-${from}`);

@@ -26,15 +26,25 @@ export function halveGrid(teacher: readonly number[]): number[] {
  * @param steps the final student's steps.
  * @param phaseSteps training steps per phase.
  * @param range optional [lo, hi] timesteps the first grid spans (a σ clamp, see timestepRange).
+ * @param firstGrid the first teacher's grid when it is not 'uniform' (a distilled student's own,
+ *   to distil it further), N₀ timesteps ascending.
  * @returns k phases; phase p trains steps (p·phaseSteps, (p+1)·phaseSteps] and its student has
  *   N₀ / 2^(p+1) steps on the grid recorded in it.
  */
-export function distillPhases(numTimesteps: number, teacherSteps: number, steps: number, phaseSteps: number, range?: readonly [number, number]): DistillPhase[] {
+export function distillPhases(
+  numTimesteps: number,
+  teacherSteps: number,
+  steps: number,
+  phaseSteps: number,
+  range?: readonly [number, number],
+  firstGrid?: readonly number[],
+): DistillPhase[] {
   if (!Number.isInteger(steps) || steps < 1) throw new RangeError(`steps must be an integer ≥ 1, got ${steps}`);
   const k = Math.log2(teacherSteps / steps);
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`the teacher's steps (${teacherSteps}) must be the student's (${steps}) times a power of two ≥ 2 (e.g. ${steps * 16})`);
   if (!Number.isInteger(phaseSteps) || phaseSteps < 1) throw new RangeError(`training steps per phase must be an integer ≥ 1, got ${phaseSteps}`);
-  let grid = samplerTimesteps(numTimesteps, teacherSteps, 'uniform', range);
+  let grid = firstGrid !== undefined ? [...firstGrid] : samplerTimesteps(numTimesteps, teacherSteps, 'uniform', range);
+  if (grid.length !== teacherSteps) throw new RangeError(`the teacher's grid has ${grid.length} timesteps, not ${teacherSteps}`);
   const phases: DistillPhase[] = [];
   for (let p = 0; p < k; p++) {
     grid = halveGrid(grid);

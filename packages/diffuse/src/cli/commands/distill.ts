@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
-import { distillPhases, teacherGrid, trainingPhase } from '../../distill/schedule.js';
+import { checkpointPhase, distillPhases, teacherGrid, trainingPhase } from '../../distill/schedule.js';
 import { progressiveDistillationLoss } from '../../distill/progressive.js';
 import { DISTILL_WEIGHTINGS, type DistillWeighting } from '../../distill/weighting.js';
 import { loadPipeline, resolveModelPath, type Pipeline } from '../../pipeline/load.js';
@@ -33,7 +33,7 @@ const DISTILL_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "the teacher: a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Distillation' },
   { key: 'ema', type: 'string', help: "the teacher's EMA rate, or 'none' for its raw weights", defaultText: 'its first EMA rate' },
   { key: 'steps', type: 'int', min: 1, help: "the final student's DDIM steps" },
-  { key: 'teacherSteps', type: 'int', min: 2, help: "the first teacher's DDIM steps: --steps times a power of two", defaultText: 'the smallest ≥ 64' },
+  { key: 'teacherSteps', type: 'int', min: 2, help: "the first teacher's DDIM steps: --steps times a power of two", defaultText: "a distilled teacher's own steps (and grid), else the smallest ≥ 64" },
   { key: 'phaseSteps', type: 'int', min: 1, help: 'training steps per halving', defaultText: '500' },
   { key: 'weighting', type: 'string', choices: DISTILL_WEIGHTINGS, help: 'weight of the x̂ error: max(SNR, 1) or SNR + 1 (the v loss)', defaultText: 'truncated-snr' },
   { key: 'sigmaMax', type: 'float', help: "the first teacher's grid starts no higher than this σ = √((1−ᾱ)/ᾱ)", defaultText: "80 for ε-prediction models, else the model's σ(T−1)" },
@@ -50,8 +50,11 @@ function teacherFile(out: string, phase: number): string {
 function distillConfig(teacher: Pipeline, f: Record<string, unknown>, checkpoint: string): TrainConfig {
   const steps = f.steps as number | undefined;
   if (steps === undefined) throw new UsageError("'diffuse distill' needs --steps N (the student's DDIM steps, e.g. 4)");
-  let teacherSteps = f.teacherSteps as number | undefined;
+  // A distilled student as the teacher goes on halving its own grid (the one it was trained for).
+  const own = teacher.config.distill === undefined ? undefined : checkpointPhase(teacher.config.distill.phases, teacher.step);
+  let teacherSteps = (f.teacherSteps as number | undefined) ?? own?.steps;
   if (teacherSteps === undefined) for (teacherSteps = steps * 2; teacherSteps < 64; teacherSteps *= 2);
+  const firstGrid = own !== undefined && own.steps === teacherSteps ? own.timesteps : undefined;
   const phaseSteps = (f.phaseSteps as number | undefined) ?? 500;
   const base = teacher.config;
   const ac = teacher.spec.alphasCumprod;
@@ -63,7 +66,7 @@ function distillConfig(teacher: Pipeline, f: Record<string, unknown>, checkpoint
   const range = timestepRange(new DiscreteSigmas(ac).sigmas, undefined, sigmaMax);
   let phases;
   try {
-    phases = distillPhases(ac.length, teacherSteps, steps, phaseSteps, range);
+    phases = distillPhases(ac.length, teacherSteps, steps, phaseSteps, range, firstGrid);
   } catch (e) {
     throw new UsageError(`--steps ${steps} --teacher-steps ${teacherSteps}: ${(e as Error).message}`);
   }
@@ -78,7 +81,7 @@ function distillConfig(teacher: Pipeline, f: Record<string, unknown>, checkpoint
     teacher: named ? checkpoint : path.resolve(checkpoint),
     teacherEma: teacher.emaRate,
     teacherSteps,
-    teacherTimesteps: samplerTimesteps(ac.length, teacherSteps, 'uniform', range),
+    teacherTimesteps: firstGrid !== undefined ? [...firstGrid] : samplerTimesteps(ac.length, teacherSteps, 'uniform', range),
     weighting: ((f.weighting as DistillWeighting | undefined) ?? 'truncated-snr'),
     phases,
   };
@@ -154,7 +157,6 @@ export const command: Command = {
     } else {
       if (f.checkpoint === undefined) throw new UsageError("'diffuse distill' needs --checkpoint TEACHER (a trained model, e.g. 'digits-cpu')");
       teacher = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
-      if (teacher.config.distill !== undefined) console.log(`note: the teacher is itself a distilled student (${teacher.config.distill.phases.length} phases)`);
       config = distillConfig(teacher, f, f.checkpoint as string);
     }
     const d = config.distill!;
