@@ -13,3 +13,4 @@ export * from './report/index.js';
 export * from './adapters/index.js';
 export * from './control/index.js';
 export * from './export/index.js';
+export * from './distill/index.js';

@@ -33,7 +33,7 @@ test('the new samplers and grid flags run from the command line', () => {
 
 test('bad sampler flags: one line, exit 2, nothing written', () => {
   const cases: [string[], RegExp][] = [
-    [['--sampler', 'dpmpp-4m'], /--sampler: must be one of ddpm, ddim, dpmpp-2m, dpmpp-3m, dpmpp-2s, unipc-bh1, unipc-bh2, euler, heun; got 'dpmpp-4m'/],
+    [['--sampler', 'dpmpp-4m'], /--sampler: must be one of ddpm, ddim, dpmpp-2m, dpmpp-3m, dpmpp-2s, unipc-bh1, unipc-bh2, euler, heun, auto; got 'dpmpp-4m'/],
     [['--sampler', 'unipc-bh2', '--spacing', 'uniformish'], /--spacing: must be one of logsnr, karras, time, uniform, ddim, linspace, leading, trailing; got 'uniformish'/],
     [['--sampler', 'ddim', '--spacing', 'logsnr'], /--spacing logsnr: ddim visits training timesteps; use one of uniform, ddim, linspace, leading, trailing/],
     [['--sigma-max', 'lots'], /--sigma-max: expected a number, got 'lots'/],

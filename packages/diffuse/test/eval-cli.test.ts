@@ -40,6 +40,9 @@ test('diffuse fid SAMPLES.npz mnist:test --json reports every metric on the digi
   assert.equal(e.precision, 1); // every A image is a B image
   assert.ok(e.recall > 0 && e.recall < 1);
   assert.ok(e.inceptionScore!.a.mean > 1 && e.inceptionScore!.b.mean > 5);
+  // Real digits: the classifier is confident on nearly all of A and of B.
+  assert.equal(e.confident!.threshold, 0.9);
+  assert.ok(e.confident!.a > 0.9 && e.confident!.b > 0.9, `confident ${JSON.stringify(e.confident)}`);
   assert.equal(e.b.cached, false);
   assert.ok(e.b.cacheFile!.startsWith(dir));
 });
@@ -51,6 +54,7 @@ test("the user's mistakes are one line on stderr and exit 2", async () => {
     [['fid', 'mnist:test', 'mnist', '--features', 'inception'], /convert-inception-weights\.py/],
     [['fid', 'mnist:test', 'mnist', '--features', 'inception', '--inception-weights', path.join(dir, 'none.safetensors')], /none\.safetensors: cannot load the InceptionV3 weights \(no such file\)/],
     [['nll'], /needs --checkpoint/],
+    [['fid', 'mnist:test', 'mnist', '--confident-threshold', '1.5'], /confident-threshold/],
   ];
   for (const [argv, message] of cases) {
     const r = await run(...argv);

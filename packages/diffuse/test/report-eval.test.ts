@@ -30,11 +30,11 @@ test('nll report: one bar per term of the bound, L_T first and L_0 last, with th
   assert.equal(meta.format, 'png');
 });
 
-test('fid report: FID and KID in the title, precision and recall as bars', async () => {
+test('fid report: FID and KID in the title, precision, recall and the confident shares as bars', async () => {
   const r: Evaluation = {
     a: { spec: 'samples.npz', n: 100 }, b: { spec: 'mnist:test', n: 2000, cached: true, cacheFile: null },
     features: { name: 'digits', id: 'digits-v1', dim: 64 }, fid: 12.345, kid: { mean: 0.01234, std: 0.001, subsetSize: 100, subsets: 10 },
-    inceptionScore: null, precision: 0.75, recall: 0.5, k: 3, seconds: 1,
+    inceptionScore: null, precision: 0.75, recall: 0.5, k: 3, confident: { a: 0.8125, b: 0.99, threshold: 0.9 }, seconds: 1,
   };
   const dir = tempDir('fid-report');
   await writeFidReport(dir, r);
@@ -42,5 +42,6 @@ test('fid report: FID and KID in the title, precision and recall as bars', async
   assert.match(svg, />FID 12\.345 · KID 0\.01234 ± 0\.00100</);
   assert.match(svg, />0\.7500</);
   assert.match(svg, />recall \(B inside A\)</);
+  assert.match(svg, />0\.8125</); // the confident share of A, a bar beside precision and recall
   assert.match(readFileSync(path.join(dir, 'fid.html'), 'utf8'), /<th>FID<\/th><td>12\.345<\/td>/);
 });

@@ -25,6 +25,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/board.js'),
     import('./commands/compare.js'),
     import('./commands/finetune.js'),
+    import('./commands/distill.js'),
     import('./commands/lora.js'),
     import('./commands/controlnet.js'),
     import('./commands/edit.js'),

@@ -20,7 +20,8 @@ import { writeNpz } from '../io/npz.js';
 import { computeDtypeFor } from '../models/precision.js';
 import type { UNet } from '../models/index.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
-import { generateImages } from '../pipeline/generate.js';
+import { generateImages, type SamplerChoice } from '../pipeline/generate.js';
+import { checkpointPhase } from '../distill/schedule.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
@@ -42,6 +43,9 @@ export interface RunTrainingOptions {
   batchKwargs?: TrainOptions['batchKwargs'];
   /** This process is one rank of a data-parallel run (cli/distributed.ts); rank 0 writes the output. */
   distributed?: TrainOptions['distributed'];
+  /** A loss of its own and a hook before each step (distillation; see train()). */
+  lossFn?: TrainOptions['lossFn'];
+  beforeStep?: TrainOptions['beforeStep'];
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -148,6 +152,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       modelFn: o.modelFn,
       batchKwargs: o.batchKwargs,
       distributed: o.distributed,
+      lossFn: o.lossFn,
+      beforeStep: o.beforeStep,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {
@@ -172,17 +178,17 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         },
         async onPreview(step, model) {
           const pipe = pipelineFromModel(cfg, model, true, o.device);
-          const imgs = generateImages(pipe, { n: 16, batchSize: 16, sampler: 'ddim', steps: 25, seed: 0 });
+          const imgs = generateImages(pipe, { n: 16, batchSize: 16, ...evalSampling(cfg, step), seed: 0 });
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
           await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
           reporter.poke();
         },
         async onEvaluate(step, model) {
-          const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'));
-          const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, samples: r.a.n };
+          const r = await evaluateModel(cfg, model, o.device, extractor!, path.join(o.out, 'eval'), step);
+          const row = { step, eval: true, fid: r.fid, kid: r.kid.mean, kidStd: r.kid.std, precision: r.precision, recall: r.recall, confident: r.confident?.a, confidentReal: r.confident?.b, samples: r.a.n };
           appendFileSync(logFile, JSON.stringify(row) + '\n');
           progress.clear();
-          console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
+          console.log(`eval step ${step}: FID ${r.fid.toFixed(2)} KID ${r.kid.mean.toFixed(3)} ± ${r.kid.std.toFixed(3)}${r.confident ? ` confident ${r.confident.a.toFixed(3)} (real ${r.confident.b.toFixed(3)})` : ''} (${r.a.n} EMA samples vs ${cfg.run.data}, ${r.features.name} features)`);
           lastEval = r;
           reporter.poke();
         },
@@ -233,11 +239,21 @@ function rewindLog(logFile: string, step: number): void {
 }
 
 /**
+ * How previews and evaluations sample: DDIM-25, or a distilled student's DDIM on the grid of the
+ * phase that step ends (distill/schedule.ts).
+ */
+function evalSampling(cfg: TrainConfig, step: number): SamplerChoice {
+  if (cfg.distill === undefined) return { sampler: 'ddim', steps: 25 };
+  const phase = checkpointPhase(cfg.distill.phases, step);
+  return { sampler: 'ddim', steps: phase.steps, spacing: phase.timesteps };
+}
+
+/**
  * Draws cfg.run.evalSamples images from the model as it is (the trainer swaps in the EMA weights)
  * and scores them against the training data with a feature network.
  */
-async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string): Promise<Evaluation> {
-  const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, sampler: 'ddim', steps: 25, seed: 0 });
+async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string, step: number): Promise<Evaluation> {
+  const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, ...evalSampling(cfg, step), seed: 0 });
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'samples.npz');
   await writeNpz(file, { arr_0: { dtype: 'uint8', shape: [imgs.n, imgs.size, imgs.size, imgs.channels], data: imgs.images } });

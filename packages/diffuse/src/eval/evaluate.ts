@@ -3,6 +3,7 @@
 import * as torch from '@diffuse/torch';
 
 import { computeFeatures } from './compute-features.js';
+import { CONFIDENT_THRESHOLD, confidentShare } from './confident.js';
 import { cacheFile, cachedFeatures, featureSetWithStats, type FeatureSetWithStats } from './feature-cache.js';
 import type { FeatureExtractor } from './features/extractor.js';
 import { frechetDistance } from './frechet.js';
@@ -20,6 +21,8 @@ export interface EvaluateOptions {
   k?: number;
   /** Inception Score splits (default 10). */
   splits?: number;
+  /** Top-class probability above which an image counts as confidently classified (default 0.9). */
+  confidentThreshold?: number;
   /** Cache the reference set's features (default true). */
   cache?: boolean;
   /** Cache folder (default cacheDir()). */
@@ -43,6 +46,11 @@ export interface Evaluation {
   precision: number;
   recall: number;
   k: number;
+  /**
+   * Share of A and of B that the network's classifier assigns to one class with probability
+   * above the threshold (null when the network has no logits): malformed samples lower A's.
+   */
+  confident: { a: number; b: number; threshold: number } | null;
   seconds: number;
 }
 
@@ -52,7 +60,7 @@ async function featuresOf(spec: string, extractor: FeatureExtractor, batchSize: 
 }
 
 /**
- * FID, KID, Inception Score and precision/recall of image set A (e.g. samples) against B (the
+ * FID, KID, Inception Score, precision/recall and the confident-classifier share of image set A (e.g. samples) against B (the
  * reference, e.g. 'mnist').
  * @param a the evaluated set: 'mnist', 'mnist:train', 'mnist:test', an .npz, or an image folder.
  * @param b the reference set, same forms; its features are cached per network.
@@ -77,6 +85,8 @@ export async function evaluateImageSets(a: string, b: string, extractor: Feature
       const pr = precisionRecall(ref.features, g.features, { k });
       const splits = options.splits ?? 10;
       const is = g.logits && ref.logits ? { a: inceptionScore(g.logits, { splits }), b: inceptionScore(ref.logits, { splits }) } : null;
+      const threshold = options.confidentThreshold ?? CONFIDENT_THRESHOLD;
+      const confident = g.logits && ref.logits ? { a: confidentShare(g.logits, threshold), b: confidentShare(ref.logits, threshold), threshold } : null;
       return {
         a: { spec: a, n: g.features.shape[0]! },
         b: { spec: b, n: ref.features.shape[0]!, cached: ref.cached, cacheFile: file },
@@ -87,6 +97,7 @@ export async function evaluateImageSets(a: string, b: string, extractor: Feature
         precision: pr.precision,
         recall: pr.recall,
         k,
+        confident,
         seconds: (Date.now() - t0) / 1000,
       };
     });

@@ -4,6 +4,7 @@ export { featureStatistics, traceSqrtProduct, psdSqrt, type FeatureStatistics, t
 export { frechetDistance, fid, type FrechetOptions } from './frechet.js';
 export { kid, mmd2Unbiased, type KidOptions, type KidResult } from './kid.js';
 export { inceptionScore, type InceptionScoreResult, type InceptionScoreOptions } from './inception-score.js';
+export { confidentShare, CONFIDENT_THRESHOLD } from './confident.js';
 export { precisionRecall, kthNeighbourRadii, manifoldCoverage, type PrecisionRecallOptions } from './precision-recall.js';
 export { type FeatureExtractor, type FeatureBatch, extractorOf, loadWeights } from './features/extractor.js';
 export { InceptionV3, loadInceptionExtractor, INCEPTION_SIZE, INCEPTION_FEATURES, INCEPTION_CLASSES } from './features/inception.js';

@@ -93,6 +93,7 @@ export function writeFidReport(dir: string, r: Evaluation): Promise<string[]> {
   const bars: Bar[] = [
     { term: 'precision (A inside B)', value: r.precision },
     { term: 'recall (B inside A)', value: r.recall },
+    ...(r.confident ? [{ term: `confident A (p > ${r.confident.threshold})`, value: r.confident.a }, { term: `confident B (p > ${r.confident.threshold})`, value: r.confident.b }] : []),
   ];
   const rows: [string, string][] = [
     ['FID', r.fid.toFixed(3)],
@@ -100,6 +101,7 @@ export function writeFidReport(dir: string, r: Evaluation): Promise<string[]> {
     ...(r.inceptionScore ? [['Inception Score (A / B)', `${r.inceptionScore.a.mean.toFixed(3)} / ${r.inceptionScore.b.mean.toFixed(3)}`] as [string, string]] : []),
     ['precision', r.precision.toFixed(4)],
     ['recall', `${r.recall.toFixed(4)} (k = ${r.k})`],
+    ...(r.confident ? [['confident share (A / B)', `${r.confident.a.toFixed(4)} / ${r.confident.b.toFixed(4)} (top class probability > ${r.confident.threshold})`] as [string, string]] : []),
     ['features', `${r.features.name} (${r.features.dim}-d, ${r.features.id})`],
     ['A', `${r.a.spec} (${r.a.n} images)`],
     ['B', `${r.b.spec} (${r.b.n} images)`],

@@ -82,12 +82,13 @@ export function runModel(spec: DiffusionModelSpec, x: Tensor, tModel: Tensor, kw
  * ε̂ and x̂_0 from a model's mean channels (eq. 4 of Ho et al. 2020 solved either way, or v).
  * With clipDenoised, x̂_0 is clamped and ε̂ re-derived from it (improved-diffusion's DDIM).
  * @param spec the model; @param x x_t (B, C, H, W); @param out the mean channels (B, C, H, W).
- * @param alphaBar ᾱ of x_t.
+ * @param alphaBar ᾱ of x_t: a number, or a tensor broadcastable to x (e.g. (B, 1, 1, 1)).
  * @returns the prediction (fresh tensors).
  */
-export function predictionFromOutput(spec: DiffusionModelSpec, x: Tensor, out: Tensor, alphaBar: number): Prediction {
+export function predictionFromOutput(spec: DiffusionModelSpec, x: Tensor, out: Tensor, alphaBar: number | Tensor): Prediction {
   return torch.tidy(() => {
-    const ab = torch.scalarTensor(alphaBar, { dtype: 'float64', device: x.device }); // ()
+    // A number, or per-example levels (B, 1, 1, 1) (distillation draws a level per image).
+    const ab = typeof alphaBar === 'number' ? torch.scalarTensor(alphaBar, { dtype: 'float64', device: x.device }) : alphaBar; // () or (B, 1, 1, 1)
     let eps: Tensor;
     let x0: Tensor;
     switch (spec.meanType) {

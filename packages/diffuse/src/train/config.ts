@@ -128,6 +128,36 @@ export interface TrainConfig {
   lora?: LoraRunConfig;
   /** Present for ControlNet runs. */
   controlnet?: ControlNetRunConfig;
+  /** Present for distilled students ('diffuse distill'). */
+  distill?: DistillRunConfig;
+}
+
+/** One phase of progressive distillation: a student learns two teacher steps in one. */
+export interface DistillPhase {
+  /** The student's steps N (its teacher took 2N). */
+  steps: number;
+  /** The student's DDIM grid: N training timesteps, ascending (sample it with exactly these). */
+  timesteps: number[];
+  /** The training steps of this phase: (fromStep, toStep]. */
+  fromStep: number;
+  toStep: number;
+}
+
+/** A progressive distillation run ('diffuse distill', Salimans & Ho 2022). */
+export interface DistillRunConfig {
+  method: 'progressive';
+  /** The first teacher: a shipped model's name or an absolute path. */
+  teacher: string;
+  /** Its EMA rate whose weights were loaded, or null for its raw weights. */
+  teacherEma: number | null;
+  /** DDIM steps of the first teacher (a power-of-two multiple of the final steps). */
+  teacherSteps: number;
+  /** The first teacher's DDIM grid, ascending (phase 0 halves it). */
+  teacherTimesteps: number[];
+  /** Loss weighting of the x̂ error: max(SNR, 1) ('truncated-snr') or SNR + 1 ('snr+1'). */
+  weighting: 'truncated-snr' | 'snr+1';
+  /** Phases in order; the last one's student has the requested steps. */
+  phases: DistillPhase[];
 }
 
 export function defaultConfig(): TrainConfig {

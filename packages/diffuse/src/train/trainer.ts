@@ -75,6 +75,17 @@ export interface TrainOptions {
    * ranks; only rank 0 saves checkpoints and gets events. See data-parallel.ts.
    */
   distributed?: DataParallelRank;
+  /**
+   * Replaces the diffusion loss (distillation): the per-example loss (b,) of a microbatch of
+   * clean images, and the integer timesteps (b,) it drew (for the log's quartiles). The schedule
+   * sampler is then not used; random draws must come from the default generator (resume is exact).
+   */
+  lossFn?: (modelFn: ModelFn, x0: Tensor, kwargs: ModelKwargs) => { loss: Tensor; timesteps: Tensor };
+  /**
+   * Called before each step (also the first one after a resume) with the trained parameters and
+   * their EMA: distillation's phase boundaries change the weights here.
+   */
+  beforeStep?: (step: number, trained: { params: Tensor[]; ema: EMA }) => void;
 }
 
 export interface TrainResult {
@@ -247,6 +258,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       reason = 'signal';
       break;
     }
+    opts.beforeStep?.(step, { params, ema });
     let batch: Pick<Batch, 'x' | 'y'>;
     try {
       batch = await opts.data.next();
@@ -275,29 +287,31 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             }
             kwargs.y = y;
           }
-          const { timesteps, weights } = sampler.sample(n, undefined, device);
-          const forward = (): { losses: ReturnType<typeof diffusion.trainingLosses>; loss: Tensor } => {
-            const losses = diffusion.trainingLosses(modelFn, x, timesteps, { modelKwargs: kwargs });
-            return { losses, loss: losses.loss.mul(weights).mean().mul(n / B) };
+          // Distillation replaces the diffusion loss (lossFn draws its own timesteps).
+          const { timesteps, weights } = opts.lossFn ? { timesteps: null, weights: null } : sampler.sample(n, undefined, device);
+          const forward = () => {
+            const losses = opts.lossFn ? opts.lossFn(modelFn, x, kwargs) : diffusion.trainingLosses(modelFn, x, timesteps!, { modelKwargs: kwargs });
+            return { losses, loss: (weights ? losses.loss.mul(weights) : losses.loss).mean().mul(n / B) };
           };
           // Data-parallel: the last microbatch's backward all-reduces the accumulated gradients.
           const { losses, loss } = dp !== undefined ? dp.forward(i + n >= B, forward) : forward();
           loss.backward();
-          const ts = timesteps.toArray();
+          const drawn = timesteps ?? (losses as { timesteps: Tensor }).timesteps;
+          const ts = drawn.toArray();
           if (dp !== undefined) {
             // Logged and fed to the schedule sampler once every rank's values are gathered.
             const values: Record<string, number[]> = { loss: losses.loss.detach().toArray() as number[] };
-            if (losses.mse) values.mse = losses.mse.detach().toArray() as number[];
-            if (losses.vb) values.vb = losses.vb.detach().toArray() as number[];
+            if ('mse' in losses && losses.mse) values.mse = losses.mse.detach().toArray() as number[];
+            if ('vb' in losses && losses.vb) values.vb = losses.vb.detach().toArray() as number[];
             stats.keys = Object.keys(values);
             stats.chunks.push({ t: ts as number[], values });
             total += loss.item();
             return;
           }
-          if (sampler instanceof LossSecondMomentResampler) sampler.updateWithLocalLosses(timesteps, losses.loss.detach());
+          if (sampler instanceof LossSecondMomentResampler && !opts.lossFn) sampler.updateWithLocalLosses(drawn, losses.loss.detach());
           means.addByQuartile('loss', losses.loss.detach().toArray(), ts, diffusion.numTimesteps);
-          if (losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
-          if (losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
+          if ('mse' in losses && losses.mse) means.addByQuartile('mse', losses.mse.detach().toArray(), ts, diffusion.numTimesteps);
+          if ('vb' in losses && losses.vb) means.addByQuartile('vb', losses.vb.detach().toArray(), ts, diffusion.numTimesteps);
           total += loss.item();
         });
       }

@@ -21,6 +21,9 @@ export function formatEvaluation(r: Evaluation): string[] {
   if (r.inceptionScore) lines.push(`IS         ${pm(r.inceptionScore.a.mean, r.inceptionScore.a.std, 3)} (A)   ${pm(r.inceptionScore.b.mean, r.inceptionScore.b.std, 3)} (B)`);
   lines.push(
     `precision  ${r.precision.toFixed(4)}   recall ${r.recall.toFixed(4)}   (k = ${r.k})`,
+  );
+  if (r.confident) lines.push(`confident  ${r.confident.a.toFixed(4)} (A)   ${r.confident.b.toFixed(4)} (B)   (share with top class probability > ${r.confident.threshold})`);
+  lines.push(
     '',
     `features:  ${r.features.name} (${r.features.dim}-d, ${r.features.id})`,
     `A:         ${r.a.spec} (${r.a.n} images)`,
@@ -33,8 +36,8 @@ export function formatEvaluation(r: Evaluation): string[] {
 export const command: Command = {
   spec: {
     name: 'fid',
-    summary: 'FID, KID, Inception Score and precision/recall of samples against a reference set',
-    usage: `diffuse fid A B [--features digits|inception] [--inception-weights FILE] [--batch-size N] [--json] [--report DIR]   (A: the samples; B: the reference; each ${SETS})`,
+    summary: 'FID, KID, Inception Score, precision/recall and confident-classifier share of samples against a reference set',
+    usage: `diffuse fid A B [--features digits|inception] [--inception-weights FILE] [--batch-size N] [--confident-threshold P] [--json] [--report DIR]   (A: the samples; B: the reference; each ${SETS})`,
     positionals: [{ name: 'A' }, { name: 'B' }],
     flags: [
       { key: 'features', type: 'string', choices: FEATURE_NETWORKS, help: 'feature network', defaultText: 'digits for 28×28 grayscale images, else inception', group: 'Features' },
@@ -45,6 +48,7 @@ export const command: Command = {
       { key: 'kidSubsetSize', type: 'int', min: 2, help: 'KID subset size (capped at the smaller set)', defaultText: '1000' },
       { key: 'k', type: 'int', min: 1, help: 'neighbourhood size of precision/recall', defaultText: '3' },
       { key: 'splits', type: 'int', min: 1, help: 'Inception Score splits', defaultText: '10' },
+      { key: 'confidentThreshold', type: 'float', min: 0, max: 0.999999, help: 'top-class probability above which an image counts as confidently classified', defaultText: '0.9' },
       { key: 'seed', type: 'int', min: 0, help: 'seed of the KID subsets', defaultText: '0' },
       { key: 'json', type: 'bool', help: 'print the results as JSON on stdout', group: 'Output' },
       { key: 'report', type: 'string', help: 'also write DIR/fid.png, fid.svg and fid.html' },
@@ -67,6 +71,7 @@ export const command: Command = {
         cache: (f.cache as boolean | undefined) ?? true,
         k: f.k as number | undefined,
         splits: f.splits as number | undefined,
+        confidentThreshold: f.confidentThreshold as number | undefined,
         kid: { subsets: f.kidSubsets as number | undefined, subsetSize: f.kidSubsetSize as number | undefined, seed: f.seed as number | undefined },
         progress: (set, done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${set === 'A' ? a : b}: ${done}/${total}`),
       }).catch((e: unknown) => {

@@ -20,7 +20,8 @@ import type { Precision } from '../../models/precision.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
-import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
+import { checkpointPhase } from '../../distill/schedule.js';
+import { AUTO_MEASURED_ON, AUTO_TABLE, autoSampler, DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
 export const SAMPLING_FLAGS: FlagSpec[] = [
@@ -87,6 +88,55 @@ export function samplerChoice(f: Record<string, FlagValue>): SamplerChoice {
   return { sampler, steps: f.steps as number | undefined, eta: f.eta as number | undefined, spacing, sigmaMin, sigmaMax, denoiseFinal, order: f.order as number | undefined };
 }
 
+/**
+ * A distilled student samples with DDIM on the grid recorded in it (distill/schedule.ts) unless
+ * told otherwise (--sampler other than ddim, or --spacing: then it is sampled as any model).
+ * @throws UsageError for --steps other than the student's.
+ */
+export function studentChoice(pipe: Pipeline, choice: SamplerChoice): SamplerChoice {
+  const d = pipe.config.distill;
+  if (d === undefined || (choice.sampler !== undefined && choice.sampler !== 'ddim') || choice.spacing !== undefined) return choice;
+  const phase = checkpointPhase(d.phases, pipe.step);
+  if (choice.steps !== undefined && choice.steps !== phase.steps) {
+    throw new UsageError(`${pipe.dir}: this student was distilled for ${phase.steps} DDIM steps on its own grid; pass --steps ${phase.steps} (or --spacing to sample it as an ordinary model)`);
+  }
+  console.log(`distilled student: DDIM, ${phase.steps} step${phase.steps === 1 ? '' : 's'} on its grid t = ${[...phase.timesteps].reverse().join(', ')}`);
+  return { ...choice, sampler: 'ddim', steps: phase.steps, spacing: phase.timesteps };
+}
+
+/** What `--sampler auto` decides by itself: the flags it refuses beside it. */
+const AUTO_DECIDES = ['steps', 'spacing', 'sigmaMax', 'sigmaMin', 'denoiseFinal', 'order', 'eta'];
+
+/**
+ * `--sampler auto --nfe N`: a distilled student's own grid when it fits the budget, else the best
+ * configuration measured within N model evaluations (samplers/auto.ts); says which it picked.
+ * @returns the sampler options, or null without --sampler auto.
+ * @throws UsageError for --nfe without auto, auto without --nfe, or auto with the flags it sets.
+ */
+export function autoChoice(pipe: Pipeline, f: Record<string, FlagValue>): SamplerChoice | null {
+  if (f.sampler !== 'auto') {
+    if (f.nfe !== undefined) throw new UsageError('--nfe is the budget of --sampler auto; with another sampler give --steps');
+    return null;
+  }
+  const nfe = f.nfe as number | undefined;
+  if (nfe === undefined) throw new UsageError('--sampler auto needs --nfe N (the most model evaluations to spend)');
+  const clash = AUTO_DECIDES.filter((k) => f[k] !== undefined);
+  if (clash.length > 0) throw new UsageError(`--sampler auto chooses the steps and grid itself; drop --${clash.map((k) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', --')}`);
+  const d = pipe.config.distill;
+  if (d !== undefined && checkpointPhase(d.phases, pipe.step).steps <= nfe) {
+    console.log(`auto (${nfe} evaluations): the distilled student's own grid`);
+    return studentChoice(pipe, {});
+  }
+  const { options, measured } = autoSampler(nfe);
+  const how = `${options.sampler} ${options.steps} steps${options.sigmaMax !== undefined ? `, σ_max ${options.sigmaMax}` : ''}${options.denoiseFinal === false ? ', no final denoise' : ''}`;
+  console.log(
+    measured === null
+      ? `auto (${nfe} evaluations): ${how} — below the smallest budget measured (${AUTO_TABLE[0]!.nfe}); for this few, distill a student (diffuse distill)`
+      : `auto (${nfe} evaluations): ${how} — FID ${measured.fid} at ${measured.nfe} evaluations, the best measured within ${nfe} on ${AUTO_MEASURED_ON}`,
+  );
+  return options;
+}
+
 /** Refuses a σ clamp that leaves nothing of the model's noise levels. */
 export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
   try {
@@ -149,9 +199,10 @@ export const command: Command = {
   spec: {
     name: 'sample',
     summary: 'draw images from a checkpoint (grid.png, PNGs, samples.npz)',
-    usage: 'diffuse sample --checkpoint DIR|NAME --n N --out DIR [--sampler S] [--steps S] [--guidance W] [--class K,...]',
+    usage: 'diffuse sample --checkpoint DIR|NAME --n N --out DIR [--sampler S] [--steps S | --sampler auto --nfe N] [--guidance W] [--class K,...]',
     flags: [
-      ...SAMPLING_FLAGS,
+      ...SAMPLING_FLAGS.map((g) => (g.key === 'sampler' ? { ...g, choices: [...SAMPLERS, 'auto'], help: "sampling algorithm (docs/samplers.md); 'auto' picks the best measured for --nfe" } : g)),
+      { key: 'nfe', type: 'int', min: 1, help: 'with --sampler auto: the most model evaluations to spend', group: 'Sampling' },
       { key: 'n', type: 'int', min: 1, help: 'number of images', defaultText: '64', group: 'Output' },
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
       { key: 'fromNoise', type: 'string', help: "start from these x_T (an .npz whose arr_0 is float32 N×C×H×W, e.g. `diffuse invert`'s noise.npz); --n defaults to N" },
@@ -175,8 +226,9 @@ export const command: Command = {
     if (existsSync(out) && readdirSync(out).length > 0 && !existsSync(path.join(out, 'samples.npz'))) {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
-    const choice = samplerChoice(f);
+    const flagChoice = samplerChoice(f.sampler === 'auto' ? Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'sampler')) : f);
     const pipe = loadSamplingPipeline(f, device);
+    const choice = autoChoice(pipe, f) ?? studentChoice(pipe, flagChoice);
     checkClamp(pipe, choice);
     const control = await controlFor(pipe, f);
     const classes = f.class as number[] | undefined;
