@@ -31,6 +31,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/inpaint.js'),
     import('./commands/invert.js'),
     import('./commands/interpolate.js'),
+    import('./commands/autoencoder.js'),
   ]);
   return mods.map((m) => m.command);
 }

@@ -214,7 +214,8 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
   },
 };
 
-function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>): void {
+/** Deep-merges src into target: objects recursively, arrays and scalars replace. */
+export function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(src)) {
     if (v === undefined) continue;
     const t = target[k];
