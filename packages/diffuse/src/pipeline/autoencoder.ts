@@ -42,7 +42,9 @@ export function loadAutoencoder(p: string, needKind?: { kind: AutoencoderKind; w
   }
   let ae: Autoencoder;
   try {
-    ae = torch.tidy(() => new Autoencoder(config.autoencoder));
+    // Its own generator for the throwaway initial weights: loading must not move the default
+    // generator (a latent run loads the autoencoder lazily, after seeding its own draws).
+    ae = torch.tidy(() => new Autoencoder(config.autoencoder, new torch.Generator({ seed: 0 })));
     ae.loadStateDict(ck.model);
   } catch (e) {
     const why = e instanceof AutoencoderConfigError ? `its config describes no buildable autoencoder (${e.message})` : `the weights do not fit its config (${firstLine(e)}); ${MISMATCHED}`;

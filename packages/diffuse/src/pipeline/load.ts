@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
 
 import type { DiffusionModelSpec } from '../samplers/denoiser.js';
 import { firstLine } from '../io/errors.js';
@@ -14,6 +15,7 @@ import { computeDtypeFor, type Precision } from '../models/precision.js';
 import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
 import type { UNet } from '../models/index.js';
+import { decodeLatents, frozenAutoencoder } from './latent.js';
 
 /** Checkpoints shipped with the package, by name (`--checkpoint digits-cpu`). */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
@@ -36,6 +38,8 @@ export interface Pipeline {
   spec: DiffusionModelSpec;
   /** The EMA rate whose weights are loaded, or null for the raw weights. */
   emaRate: number | null;
+  /** Latent models: scaled latents (B, c, h, w) → images (B, C, H, W) in [−1, 1] (the frozen autoencoder's decoder). */
+  decode?: (z: Tensor) => Tensor;
 }
 
 export interface LoadPipelineOptions {
@@ -95,6 +99,8 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
  * @param config the run's config; @param model its UNet (put in eval mode by the caller).
  */
 export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
+  const latent = config.autoencoder;
+  if (latent !== undefined) frozenAutoencoder(latent); // a missing or different autoencoder fails here, before sampling
   return {
     dir: '',
     device,
@@ -102,13 +108,15 @@ export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised
     config,
     model,
     emaRate: null,
+    // Latents are not bounded to [−1, 1]: clamping x̂_0 there would distort them (LDM does not).
+    decode: latent !== undefined ? (z) => decodeLatents(latent, z) : undefined,
     spec: {
       model: asModelFn(model),
       alphasCumprod: alphasCumprodOf(betasFor(config.diffusion)),
       meanType: meanTypeOf(config.diffusion),
       varType: varTypeOf(config.diffusion),
       rescaleTimesteps: config.diffusion.rescaleTimesteps,
-      clipDenoised,
+      clipDenoised: clipDenoised && latent === undefined,
     },
   };
 }

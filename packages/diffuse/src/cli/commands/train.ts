@@ -8,6 +8,7 @@ import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js
 import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
+import { checkResumedAutoencoder, LATENT_FLAGS, withAutoencoder } from '../latent-flags.js';
 
 /** Settings a resumed run may change; the rest must match the checkpoint. */
 const RESUMABLE = new Set(['steps', 'minutes', 'logInterval', 'saveInterval', 'previewInterval', 'evalInterval', 'evalSamples', 'keepCheckpoints', 'onNan', 'data']);
@@ -35,6 +36,7 @@ export const command: Command = {
       { key: 'preset', type: 'string', choices: Object.keys(PRESETS), help: 'start from a named configuration' },
       { key: 'resume', type: 'bool', help: "continue the run in --out from its latest checkpoint (bit-exact)" },
       ...CONFIG_FLAGS,
+      ...LATENT_FLAGS,
       THREADS_FLAG,
       DEVICE_FLAG,
     ],
@@ -50,10 +52,11 @@ export const command: Command = {
       if (f.preset !== undefined) throw new UsageError('--resume takes the configuration from the checkpoint; drop --preset');
       resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
       config = resumeConfig(resume.state.config, f);
+      checkResumedAutoencoder(config, f);
       console.log(`resuming ${resume.dir} at step ${resume.state.step}`);
     } else {
       try {
-        config = resolveConfig(f.preset as string | undefined, flagsToConfig(f));
+        config = withAutoencoder(resolveConfig(f.preset as string | undefined, flagsToConfig(f)), f);
       } catch (e) {
         if (e instanceof RangeError) throw new UsageError(e.message);
         throw e;
