@@ -18,6 +18,7 @@ import { toUint8NHWC } from '../pipeline/generate.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
 import type { AutoencoderTrainConfig } from '../train/autoencoder-config.js';
 import { trainAutoencoder } from '../train/autoencoder-trainer.js';
+import type { LoopConfig, LoopEvents } from '../train/simple-loop.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
 import type { LogRow, TrainResult } from '../train/trainer.js';
 import { UsageError } from './args.js';
@@ -57,10 +58,83 @@ export async function writeReconstructionGrid(file: string, ae: Autoencoder, x: 
   await writePng(file, grid);
 }
 
-function fmt(v: number | undefined): string {
+export function fmt(v: number | undefined): string {
   if (v === undefined) return '-';
   const a = Math.abs(v);
   return a !== 0 && (a >= 1000 || a < 1e-3) ? v.toExponential(3) : v.toPrecision(4);
+}
+
+/** What a run folder hands the training function: its events and its stop flag. */
+export interface FolderRunContext<M> {
+  events: LoopEvents<M>;
+  shouldStop: () => boolean;
+}
+
+/**
+ * A training run in a folder (checkpoints/, log.jsonl, loss.png, report.html, previews/), for the
+ * models trained by train/simple-loop.ts: progress, log lines, SIGINT/SIGTERM stopping after a
+ * checkpoint.
+ * @param o.onPreview writes OUT/previews/step-N.png for a step.
+ * @returns the result, the signal that stopped it and the exit code.
+ */
+export async function runFolderTraining<M>(o: {
+  out: string;
+  label: string;
+  config: LoopConfig;
+  describe(row: LogRow): string;
+  onPreview?(file: string, model: M): Promise<void>;
+  train(ctx: FolderRunContext<M>): Promise<TrainResult>;
+}): Promise<TrainResult & { signal: string | null; exitCode: number }> {
+  const { out, config: cfg } = o;
+  mkdirSync(out, { recursive: true });
+  writeFileSync(path.join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+  writeHardware(out, { threads: torch.getNumThreads(), device: 'cpu', precision: 'fp32' });
+  const logFile = path.join(out, 'log.jsonl');
+  const reporter = new RunReporter(out, () => undefined);
+  const progress = new Progress(o.label);
+  let signal: string | null = null;
+  const handlers = (['SIGINT', 'SIGTERM'] as const).map((s) => {
+    const h = (): void => {
+      if (signal !== null) return;
+      signal = s;
+      progress.clear();
+      console.error(`diffuse: ${s} received — saving a checkpoint, then stopping`);
+    };
+    process.on(s, h);
+    return [s, h] as const;
+  });
+  const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
+  const started = Date.now();
+  let imgPerSec = 0;
+  let result: TrainResult;
+  try {
+    result = await o.train({
+      shouldStop: () => signal !== null,
+      events: {
+        onStep(step, info) {
+          progress.update(Math.max(step / cfg.run.steps, info.elapsed / budget), (Date.now() - started) / 1000, `step ${step}/${cfg.run.steps} loss ${fmt(info.loss)} ${imgPerSec.toFixed(1)} img/s`);
+        },
+        onLog(row: LogRow) {
+          imgPerSec = row.imgPerSec;
+          appendFileSync(logFile, JSON.stringify(row) + '\n');
+          if (!progress.enabled) console.log(`step ${row.step} loss ${fmt(row.loss)} ${o.describe(row)} ${row.imgPerSec.toFixed(1)} img/s ${clock(row.elapsed)}`);
+          reporter.poke();
+        },
+        onCheckpoint(dir) {
+          if (!progress.enabled) console.log(`checkpoint ${dir}`);
+        },
+        onPreview: o.onPreview === undefined ? undefined : async (step, model) => {
+          mkdirSync(path.join(out, 'previews'), { recursive: true });
+          await o.onPreview!(path.join(out, 'previews', `step-${String(step).padStart(7, '0')}.png`), model);
+        },
+      },
+    });
+  } finally {
+    progress.clear();
+    for (const [s, h] of handlers) process.off(s, h);
+  }
+  await reporter.finish();
+  return { ...result, signal, exitCode: signal !== null ? SIGNAL_EXIT[signal]! : 0 };
 }
 
 /**
@@ -74,63 +148,20 @@ export async function runAutoencoderTraining(cfg: AutoencoderTrainConfig, out: s
   const dataset = openDataset(cfg.run.data, { size: a.imageSize, channels: a.inChannels, limit: cfg.run.limit > 0 ? cfg.run.limit : undefined });
   if (dataset.length < cfg.optim.batchSize) throw new UsageError(`${cfg.run.data}: ${dataset.length} images, fewer than one batch of ${cfg.optim.batchSize}; lower --batch-size`);
   const { x: scaleImages } = await firstImages(dataset, cfg.run.scaleSamples);
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
-  writeHardware(out, { threads: torch.getNumThreads(), device: 'cpu', precision: 'fp32' });
-  const logFile = path.join(out, 'log.jsonl');
-  const reporter = new RunReporter(out, () => undefined);
-  const progress = new Progress('autoencoder');
-  let signal: string | null = null;
-  const handlers = (['SIGINT', 'SIGTERM'] as const).map((s) => {
-    const h = (): void => {
-      if (signal !== null) return;
-      signal = s;
-      progress.clear();
-      console.error(`diffuse: ${s} received — saving a checkpoint, then stopping`);
-    };
-    process.on(s, h);
-    return [s, h] as const;
-  });
   const loader = new BatchLoader(dataset, { batchSize: cfg.optim.batchSize, seed: cfg.run.seed, randomFlip: false, position: resume?.state.data as LoaderPosition | undefined });
-  const budget = cfg.run.minutes > 0 ? cfg.run.minutes * 60 : Infinity;
-  const started = Date.now();
-  let imgPerSec = 0;
   console.log(
     `training a ${a.kind.toUpperCase()} autoencoder ${a.imageSize}×${a.imageSize}×${a.inChannels} → ${a.zChannels}×${a.imageSize / 2 ** (a.channelMult.length - 1)}² on ${cfg.run.data} ` +
-      `(${dataset.length} images) for ${cfg.run.steps} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${out}`,
+      `(${dataset.length} images) for ${cfg.run.steps} steps${cfg.run.minutes > 0 ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${out}`,
   );
-  let result: TrainResult;
   try {
-    result = await trainAutoencoder({
-      config: cfg, checkpointRoot: root, data: loader, scaleImages, resume, shouldStop: () => signal !== null,
-      events: {
-        onStep(step, info) {
-          progress.update(Math.max(step / cfg.run.steps, info.elapsed / budget), (Date.now() - started) / 1000, `step ${step}/${cfg.run.steps} loss ${fmt(info.loss)} ${imgPerSec.toFixed(1)} img/s`);
-        },
-        onLog(row: LogRow) {
-          imgPerSec = row.imgPerSec;
-          appendFileSync(logFile, JSON.stringify(row) + '\n');
-          if (!progress.enabled) {
-            const extra = row.kl !== undefined ? ` kl ${fmt(row.kl)}` : ` vq ${fmt(row.vq)} perplexity ${fmt(row.perplexity)} codes ${fmt(row.codes_used)}`;
-            console.log(`step ${row.step} loss ${fmt(row.loss)} rec ${fmt(row.rec)}${extra} ${row.imgPerSec.toFixed(1)} img/s ${clock(row.elapsed)}`);
-          }
-          reporter.poke();
-        },
-        onCheckpoint(dir) {
-          if (!progress.enabled) console.log(`checkpoint ${dir}`);
-        },
-        async onPreview(step, ae) {
-          mkdirSync(path.join(out, 'previews'), { recursive: true });
-          await writeReconstructionGrid(path.join(out, 'previews', `step-${String(step).padStart(7, '0')}.png`), ae, scaleImages);
-        },
-      },
+    return await runFolderTraining<Autoencoder>({
+      out, label: 'autoencoder', config: cfg,
+      describe: (row) => `rec ${fmt(row.rec)}${row.kl !== undefined ? ` kl ${fmt(row.kl)}` : ` vq ${fmt(row.vq)} perplexity ${fmt(row.perplexity)} codes ${fmt(row.codes_used)}`}`,
+      onPreview: (file, ae) => writeReconstructionGrid(file, ae, scaleImages),
+      train: (ctx) => trainAutoencoder({ config: cfg, checkpointRoot: root, data: loader, scaleImages, resume, ...ctx }),
     });
   } finally {
-    progress.clear();
-    for (const [s, h] of handlers) process.off(s, h);
     await loader.close();
     scaleImages.dispose();
   }
-  await reporter.finish();
-  return { ...result, signal, exitCode: signal !== null ? SIGNAL_EXIT[signal]! : 0 };
 }

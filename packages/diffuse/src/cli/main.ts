@@ -32,6 +32,7 @@ async function commands(): Promise<Command[]> {
     import('./commands/invert.js'),
     import('./commands/interpolate.js'),
     import('./commands/autoencoder.js'),
+    import('./commands/prior.js'),
   ]);
   return mods.map((m) => m.command);
 }

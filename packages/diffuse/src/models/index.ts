@@ -19,3 +19,4 @@ export { Autoencoder, AutoencoderConfigError, validateAutoencoderConfig, type Au
 export { Encoder, Decoder, AEResnetBlock, MidBlock, downsamplingFactor, type AutoencoderNetOptions } from './autoencoder-blocks.js';
 export { DiagonalGaussian, measureScaleFactor } from './autoencoder-kl.js';
 export { VectorQuantizer, type VectorQuantizerOptions, type Quantized } from './autoencoder-vq.js';
+export { GatedPixelCNN, GatedMaskedLayer, MaskedConv2d, verticalMask, horizontalMask, type PixelCNNOptions } from './pixelcnn.js';
