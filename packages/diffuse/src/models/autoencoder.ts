@@ -89,6 +89,11 @@ export class Autoencoder extends nn.Module {
     this.factor = downsamplingFactor(config.channelMult);
   }
 
+  /** LDM's scale factor (1/std of the training latents), as measured when the checkpoint was saved. */
+  get scaleFactor(): number {
+    return this.config.scaleFactor;
+  }
+
   /** The latent shape [c, h, w] of one image. */
   latentShape(): [number, number, number] {
     const s = this.config.imageSize / this.factor;
