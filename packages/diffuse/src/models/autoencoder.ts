@@ -3,26 +3,17 @@
 // AutoencoderKL / VQModel names (encode, decode, quantize, scaleFactor) and the training loss.
 import * as torch from '@diffuse/torch';
 import { nn, type Tensor, type Generator } from '@diffuse/torch';
-import { Decoder, downsamplingFactor, Encoder } from './autoencoder-blocks.js';
+import { Decoder, downsamplingFactor, Encoder, type AutoencoderNetOptions } from './autoencoder-blocks.js';
 import { DiagonalGaussian } from './autoencoder-kl.js';
 import { VectorQuantizer, type Quantized } from './autoencoder-vq.js';
 
 export type AutoencoderKind = 'kl' | 'vq';
 
 /** Everything that defines an autoencoder (JSON-able; stored in its checkpoints). */
-export interface AutoencoderConfig {
+export interface AutoencoderConfig extends Omit<AutoencoderNetOptions, 'generator' | 'dropout'> {
   kind: AutoencoderKind;
-  /** Image side and channels it was built for. */
+  /** Image side it was built for. */
   imageSize: number;
-  inChannels: number;
-  /** Base width, per-level multipliers (f = 2^(levels − 1)), ResNet blocks per level. */
-  channels: number;
-  channelMult: number[];
-  numResBlocks: number;
-  /** Latent channels c. */
-  zChannels: number;
-  /** Self-attention at the lowest resolution. */
-  attention: boolean;
   dropout: number;
   /** Reconstruction loss: L1 (LDM) or L2. */
   recLoss: 'l1' | 'l2';
