@@ -20,7 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-torch.set_num_threads(1)
+if __name__ == "__main__":
+    torch.set_num_threads(1)
 
 
 def norm(c):
@@ -221,7 +222,8 @@ def vq_golden():
     }
 
 
-out = {"kl": kl_golden(), "vq": vq_golden()}
-with open(os.path.join(HERE, "autoencoder_golden.json"), "w") as f:
-    json.dump(out, f, indent=None, separators=(",", ":"))
-print("wrote autoencoder_golden.json", len(out["kl"]["keys"]), "keys")
+if __name__ == "__main__":
+    out = {"kl": kl_golden(), "vq": vq_golden()}
+    with open(os.path.join(HERE, "autoencoder_golden.json"), "w") as f:
+        json.dump(out, f, indent=None, separators=(",", ":"))
+    print("wrote autoencoder_golden.json", len(out["kl"]["keys"]), "keys")
