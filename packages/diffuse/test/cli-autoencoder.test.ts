@@ -77,5 +77,9 @@ test('wrong inputs: one line, exit 2', () => {
   const unet = path.join(tmp, 'unet');
   assert.equal(diffuse('train', '--out', unet, '--data', 'mnist', ...TINY_MODEL, '--steps', '1', '--batch-size', '4').code, 0);
   assertUserError(diffuse('autoencoder', 'info', '--checkpoint', unet), /not an autoencoder checkpoint/);
-  assert.ok(!existsSync(path.join(tmp, 'x.npz')) && !existsSync(path.join(tmp, 'bad')));
+  // ... nor is an autoencoder a diffusion model.
+  assertUserError(diffuse('sample', '--checkpoint', kl, '--n', '1', '--out', path.join(tmp, 'x')), /an autoencoder, not a diffusion model/);
+  assertUserError(diffuse('info', kl), /an autoencoder, not a diffusion model/);
+  assertUserError(diffuse('train', '--out', vq, '--resume'), /an autoencoder, not a diffusion model/);
+  for (const f of ['x.npz', 'bad', 'x']) assert.ok(!existsSync(path.join(tmp, f)), `${f} left behind`);
 });

@@ -63,6 +63,11 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   const requested = options.ema === 'none' ? null : options.ema;
   const ck = loadCheckpoint(resolveModelPath(checkpoint), { weightsOnly: true, emaRate: requested === undefined ? undefined : requested });
   const config = ck.state.config;
+  const other = notADiffusionModel(config);
+  if (other !== null) {
+    torch.dispose(ck.model);
+    throw new CheckpointError(`${ck.dir}: ${other}`);
+  }
   const adapter = config.lora !== undefined ? { what: 'a LoRA fine-tune', flag: 'lora', base: config.lora.base } : config.controlnet !== undefined ? { what: 'a ControlNet run', flag: 'controlnet', base: config.controlnet.base } : null;
   if (adapter !== null) {
     torch.dispose(ck.model);
@@ -92,6 +97,17 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   if (options.device !== undefined && options.device !== 'cpu') model.to(options.device);
   torch.nn.setComputeDtype(model, computeDtypeFor(options.precision, options.device ?? 'cpu'));
   return { ...pipelineFromModel(config, model, options.clipDenoised ?? true, options.device), dir: ck.dir, step: ck.state.step, emaRate: rate };
+}
+
+/**
+ * What a checkpoint of another kind is, for the one-line refusal (autoencoder and prior runs keep
+ * their own config in state.json), or null for a diffusion model's.
+ */
+export function notADiffusionModel(config: unknown): string | null {
+  const kind = (config as { kind?: unknown }).kind;
+  if (kind === 'autoencoder') return "an autoencoder, not a diffusion model; use 'diffuse autoencoder reconstruct|encode|info', or train on its latents with 'diffuse train --autoencoder'";
+  if (kind === 'prior') return "a PixelCNN prior, not a diffusion model; sample it with 'diffuse prior sample'";
+  return null;
 }
 
 /**

@@ -8,9 +8,9 @@ import { GaussianDiffusion, getNamedBetaSchedule, LossType, ModelMeanType, Model
 import { makeGrid } from '../../io/grid.js';
 import { writePng } from '../../io/png.js';
 import { toUint8NHWC } from '../../pipeline/generate.js';
-import { readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { CheckpointError, readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
 import { betasFor } from '../../train/factory.js';
-import { resolveModelPath } from '../../pipeline/load.js';
+import { notADiffusionModel, resolveModelPath } from '../../pipeline/load.js';
 import { UsageError } from '../args.js';
 import { decodeLatents, encodeImages } from '../../pipeline/latent.js';
 import type { LatentAutoencoderConfig } from '../../train/config.js';
@@ -47,7 +47,10 @@ export const command: Command = {
     let channels = (f.channels as number | undefined) ?? 1;
     let latent: LatentAutoencoderConfig | undefined;
     if (f.checkpoint !== undefined) {
-      const cfg = readTrainState(resolveCheckpointDir(resolveModelPath(f.checkpoint as string))).config;
+      const dir = resolveCheckpointDir(resolveModelPath(f.checkpoint as string));
+      const cfg = readTrainState(dir).config;
+      const other = notADiffusionModel(cfg);
+      if (other !== null) throw new CheckpointError(`${dir}: ${other}`);
       betas = betasFor(cfg.diffusion);
       // A latent model's forward process runs on the latents; each column is decoded to show it.
       latent = cfg.autoencoder;

@@ -1,7 +1,8 @@
 // `diffuse train`: train a model on images, with every model, diffusion and training option.
 import path from 'node:path';
 
-import { loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { CheckpointError, loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { notADiffusionModel } from '../../pipeline/load.js';
 import { PRESETS, resolveConfig, validateConfig, type TrainConfig } from '../../train/config.js';
 import { UsageError, type FlagValue } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
@@ -51,6 +52,8 @@ export const command: Command = {
     if (f.resume) {
       if (f.preset !== undefined) throw new UsageError('--resume takes the configuration from the checkpoint; drop --preset');
       resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
+      const other = notADiffusionModel(resume.state.config);
+      if (other !== null) throw new CheckpointError(`${resume.dir}: ${other} (continue it with the command that made it)`);
       config = resumeConfig(resume.state.config, f);
       checkResumedAutoencoder(config, f);
       console.log(`resuming ${resume.dir} at step ${resume.state.step}`);
