@@ -2,13 +2,14 @@
 // resume that is bit-exact with an uninterrupted run, info/reconstruct/encode outputs, and the
 // one-line exit-2 answers to wrong inputs.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
 import { readNpzSync } from '../src/io/npz.js';
-import { assertUserError, diffuse, TINY_AE, TINY_MODEL } from './cli-helpers.js';
+import { assertUserError, BIN, diffuse, TINY_AE, TINY_MODEL } from './cli-helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'diffuse-ae-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -82,4 +83,29 @@ test('wrong inputs: one line, exit 2', () => {
   assertUserError(diffuse('info', kl), /an autoencoder, not a diffusion model/);
   assertUserError(diffuse('train', '--out', vq, '--resume'), /an autoencoder, not a diffusion model/);
   for (const f of ['x.npz', 'bad', 'x']) assert.ok(!existsSync(path.join(tmp, f)), `${f} left behind`);
+});
+
+test('SIGINT mid-training saves a checkpoint, exits 130, and --resume continues from it', async () => {
+  const out = path.join(tmp, 'sigint');
+  const child = spawn(process.execPath, [BIN, 'autoencoder', 'train', '--out', out, ...TINY_AE, '--steps', '100000', '--save-interval', '0'], { env: { ...process.env, DIFFUSE_THREADS: '1' } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if ((stdout.match(/^step \d+/gm) ?? []).length >= 3) resolve(); // a few steps in, mid-training
+    });
+    child.on('exit', () => reject(new Error(`exited before training: ${stderr}`)));
+  });
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /SIGINT received/);
+  const latest = readFileSync(path.join(out, 'checkpoints', 'latest'), 'utf8').trim();
+  const step = (JSON.parse(readFileSync(path.join(out, 'checkpoints', latest, 'state.json'), 'utf8')) as { step: number }).step;
+  assert.ok(step >= 3, `saved at step ${step}`);
+  const r = diffuse('autoencoder', 'train', '--out', out, '--resume', '--steps', String(step + 1));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`resuming .* at step ${step}`));
 });
