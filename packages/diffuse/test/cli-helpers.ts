@@ -80,3 +80,6 @@ export function assertUserError(r: CliResult, re: RegExp): void {
   assert.match(lines[0]!, re);
   assert.doesNotMatch(r.stderr, /\s+at .+\(.*:\d+:\d+\)/, 'no stack trace');
 }
+
+/** Flags for the smallest autoencoder: 8×8 digits → 2×4×4 latents (f = 2), a few steps a second. */
+export const TINY_AE = ['--image-size', '8', '--base-channels', '4', '--channel-mult', '1,2', '--z-channels', '2', '--batch-size', '8', '--limit', '64', '--log-interval', '1', '--warmup-steps', '0'];

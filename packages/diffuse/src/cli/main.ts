@@ -35,6 +35,8 @@ async function commands(): Promise<Command[]> {
     import('./commands/export.js'),
     import('./commands/serve.js'),
     import('./commands/import.js'),
+    import('./commands/autoencoder.js'),
+    import('./commands/prior.js'),
   ]);
   return mods.map((m) => m.command);
 }

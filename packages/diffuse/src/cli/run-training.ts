@@ -25,7 +25,9 @@ import { checkpointPhase } from '../distill/schedule.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
-import { train, type LogRow, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import { train, type BatchSource, type LogRow, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import type { AnyImageDataset } from '../data/dataset.js';
+import { encodeDataset, encodingSource } from '../pipeline/latent.js';
 import { UsageError } from './args.js';
 import { clock, Progress } from './progress.js';
 
@@ -46,6 +48,18 @@ export interface RunTrainingOptions {
   /** A loss of its own and a hook before each step (distillation; see train()). */
   lossFn?: TrainOptions['lossFn'];
   beforeStep?: TrainOptions['beforeStep'];
+}
+
+/**
+ * Latent runs (config.autoencoder): the images' dataset becomes their scaled latents, encoded once
+ * and cached in OUT/latents-<hash>.npz, or a source that encodes each batch (--encode-on-the-fly).
+ */
+async function latentData(cfg: TrainConfig, images: AnyImageDataset, out: string, cache = true): Promise<{ dataset: AnyImageDataset; wrap: (src: BatchSource) => BatchSource }> {
+  const ae = cfg.autoencoder!;
+  if (ae.encodeOnTheFly) return { dataset: images, wrap: (src) => encodingSource(ae, src) };
+  const file = cache ? path.join(out, `latents-${ae.hash}.npz`) : undefined;
+  if (file !== undefined && !existsSync(file)) console.log(`encoding ${images.length} images to latents with the frozen autoencoder ${ae.path} (once: cached in ${file})`);
+  return { dataset: await encodeDataset(ae, images, file), wrap: (src) => src };
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -75,7 +89,8 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   }
   computeDtypeFor(cfg.run.precision, o.device); // a precision this CPU cannot run fails here, before anything is written
   // The data is opened (and checked) before anything is written.
-  const dataset = openDataset(cfg.run.data, { size: cfg.model.imageSize, channels: cfg.model.channels });
+  const pixels = cfg.autoencoder ?? cfg.model; // a latent run reads images of the autoencoder's size
+  let dataset = openDataset(cfg.run.data, { size: pixels.imageSize, channels: pixels.channels });
   if (cfg.run.classCond) {
     if (dataset.numClasses === 0) throw new UsageError(`${cfg.run.data}: --class-cond needs labelled data (class from the file-name prefix before '_', or an npz with arr_1)`);
     if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
@@ -85,8 +100,11 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   // Data-parallel: rank 0 writes the output folder; the other ranks only train.
   const lead = o.distributed === undefined || o.distributed.rank === 0;
   const worldSize = o.distributed?.worldSize ?? 1;
+  if (lead) mkdirSync(o.out, { recursive: true });
+  // Every rank encodes the latents it trains on; rank 0 caches them in the output folder.
+  const latent = cfg.autoencoder !== undefined ? await latentData(cfg, dataset, o.out, lead) : undefined;
+  if (latent !== undefined) dataset = latent.dataset;
   if (lead) {
-    mkdirSync(o.out, { recursive: true });
     writeFileSync(path.join(o.out, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     writeHardware(o.out, { threads: torch.getNumThreads(), device: o.device ?? 'cpu', precision: computeDtypeFor(cfg.run.precision, o.device ?? 'cpu') });
   }
@@ -114,7 +132,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     return [s, h] as const;
   });
   // The feature network is loaded up front, so a missing one fails before any training.
-  const extractor = cfg.run.evalInterval > 0 ? loadExtractor(cfg.model.channels === 1 && cfg.model.imageSize === 28 ? 'digits' : 'inception') : undefined;
+  const extractor = cfg.run.evalInterval > 0 ? loadExtractor(pixels.channels === 1 && pixels.imageSize === 28 ? 'digits' : 'inception') : undefined;
   let lastEval: Evaluation | undefined;
   const stepsGoal = cfg.run.steps;
   const skipped = dataset instanceof ImageFolderDataset ? dataset.skipped : 0;
@@ -145,7 +163,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     result = await train({
       config: cfg,
       checkpointRoot: ckptRoot,
-      data: loader,
+      data: latent?.wrap(loader) ?? loader,
       resume: o.resume,
       device: o.device,
       prepareModel: o.prepareModel,

@@ -15,3 +15,8 @@ export {
   type AttnProcessor, type AttentionCall, type AttentionContext, type AttnProcessorSetting, type HeadsQkv,
 } from './attn-processor.js';
 export { KvStore, KvRecordProcessor, KvInjectionProcessor, CrossFrameAttnProcessor, InterpolatingAttnProcessor, onLayers } from './attn-processors-edit.js';
+export { Autoencoder, AutoencoderConfigError, validateAutoencoderConfig, type AutoencoderConfig, type AutoencoderKind, type AutoencoderLoss } from './autoencoder.js';
+export { Encoder, Decoder, AEResnetBlock, MidBlock, downsamplingFactor, type AutoencoderNetOptions } from './autoencoder-blocks.js';
+export { DiagonalGaussian, measureScaleFactor } from './autoencoder-kl.js';
+export { VectorQuantizer, type VectorQuantizerOptions, type Quantized } from './autoencoder-vq.js';
+export { GatedPixelCNN, GatedMaskedLayer, MaskedConv2d, verticalMask, horizontalMask, type PixelCNNOptions } from './pixelcnn.js';

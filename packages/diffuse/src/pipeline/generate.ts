@@ -46,6 +46,11 @@ export interface GeneratedImages {
   channels: number;
 }
 
+/** The side and channels of a pipeline's images: the autoencoder's for a latent model, else the model's. */
+export function imageShapeOf(pipe: Pipeline): { imageSize: number; channels: number } {
+  return pipe.config.autoencoder ?? pipe.config.model;
+}
+
 /** [-1, 1] floats (B, C, H, W) → uint8 (B, H, W, C): ((x + 1)·127.5) clamped, truncated as improved-diffusion. */
 export function toUint8NHWC(x: Tensor): Uint8Array {
   return torch.tidy(() => x.add(1).mul(127.5).clamp(0, 255).to('uint8').permute([0, 2, 3, 1]).contiguous().data() as Uint8Array);
@@ -87,7 +92,8 @@ function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Gen
  * @returns uint8 NHWC images (and labels when class-conditional).
  */
 export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedImages {
-  const { imageSize: size, channels } = pipe.config.model;
+  const { imageSize: size, channels } = imageShapeOf(pipe);
+  const { imageSize: zSize, channels: zChannels } = pipe.config.model;
   const batch = Math.max(1, Math.min(o.batchSize ?? 64, o.n));
   const images = new Uint8Array(o.n * size * size * channels);
   const labels = pipe.config.model.numClasses > 0 ? new BigInt64Array(o.n) : null;
@@ -97,13 +103,13 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
     torch.tidy(() => {
       const y = labelsFor(pipe, start, count, o.classes);
       const x = torch.noGrad(() =>
-        sample(pipe.spec, [count, channels, size, size], {
+        sample(pipe.spec, [count, zChannels, zSize, zSize], {
           ...samplerOptions(pipe, o, generator, y, o.batchKwargs?.(start, count)),
           noise: o.noise?.narrow(0, start, count).to(pipe.device), // (b, C, H, W)
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
-      ); // (b, C, H, W)
-      images.set(toUint8NHWC(x), start * size * size * channels);
+      ); // (b, C, H, W), or latents (b, c, h, w) to decode
+      images.set(toUint8NHWC(pipe.decode?.(x) ?? x), start * size * size * channels);
       if (labels && y) labels.set(y.data() as BigInt64Array, start);
     });
   }
@@ -115,7 +121,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
  * images of the current x_t (for `diffuse animate`).
  */
 export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: number }): Generator<{ step: number; total: number; images: Uint8Array }> {
-  const { imageSize: size, channels } = pipe.config.model;
+  const { imageSize: size, channels } = pipe.config.model; // latents for a latent model: each frame is decoded
   const generator = new torch.Generator({ seed: o.seed ?? 0 });
   const y = labelsFor(pipe, 0, o.n, o.classes)?.keep();
   try {
@@ -127,7 +133,7 @@ export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: 
       if (r.done) break;
       const { step, total, x, x0 } = r.value;
       const every = Math.max(1, Math.round(total / (o.frames ?? 40)));
-      if (step % every === 0 || step === total) yield { step, total, images: toUint8NHWC(x) };
+      if (step % every === 0 || step === total) yield { step, total, images: torch.tidy(() => toUint8NHWC(pipe.decode?.(x) ?? x)) };
       x.dispose();
       x0.dispose();
     }

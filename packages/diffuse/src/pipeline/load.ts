@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import * as torch from '@diffuse/torch';
+import type { Tensor } from '@diffuse/torch';
 
 import type { DiffusionModelSpec } from '../samplers/denoiser.js';
 import { firstLine } from '../io/errors.js';
@@ -14,6 +15,7 @@ import { computeDtypeFor, type Precision } from '../models/precision.js';
 import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
 import type { UNet } from '../models/index.js';
+import { decodeLatents, frozenAutoencoder } from './latent.js';
 
 /** Checkpoints shipped with the package, by name (`--checkpoint digits-cpu`). */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
@@ -36,6 +38,8 @@ export interface Pipeline {
   spec: DiffusionModelSpec;
   /** The EMA rate whose weights are loaded, or null for the raw weights. */
   emaRate: number | null;
+  /** Latent models: scaled latents (B, c, h, w) → images (B, C, H, W) in [−1, 1] (the frozen autoencoder's decoder). */
+  decode?: (z: Tensor) => Tensor;
 }
 
 export interface LoadPipelineOptions {
@@ -59,6 +63,11 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
   const requested = options.ema === 'none' ? null : options.ema;
   const ck = loadCheckpoint(resolveModelPath(checkpoint), { weightsOnly: true, emaRate: requested === undefined ? undefined : requested });
   const config = ck.state.config;
+  const other = notADiffusionModel(config);
+  if (other !== null) {
+    torch.dispose(ck.model);
+    throw new CheckpointError(`${ck.dir}: ${other}`);
+  }
   const adapter = config.lora !== undefined ? { what: 'a LoRA fine-tune', flag: 'lora', base: config.lora.base } : config.controlnet !== undefined ? { what: 'a ControlNet run', flag: 'controlnet', base: config.controlnet.base } : null;
   if (adapter !== null) {
     torch.dispose(ck.model);
@@ -91,10 +100,23 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
 }
 
 /**
+ * What a checkpoint of another kind is, for the one-line refusal (autoencoder and prior runs keep
+ * their own config in state.json), or null for a diffusion model's.
+ */
+export function notADiffusionModel(config: unknown): string | null {
+  const kind = (config as { kind?: unknown }).kind;
+  if (kind === 'autoencoder') return "an autoencoder, not a diffusion model; use 'diffuse autoencoder reconstruct|encode|info', or train on its latents with 'diffuse train --autoencoder'";
+  if (kind === 'prior') return "a PixelCNN prior, not a diffusion model; sample it with 'diffuse prior sample'";
+  return null;
+}
+
+/**
  * A pipeline around a model in memory (e.g. during training, with EMA weights swapped in).
  * @param config the run's config; @param model its UNet (put in eval mode by the caller).
  */
 export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
+  const latent = config.autoencoder;
+  if (latent !== undefined) frozenAutoencoder(latent); // a missing or different autoencoder fails here, before sampling
   return {
     dir: '',
     device,
@@ -102,13 +124,15 @@ export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised
     config,
     model,
     emaRate: null,
+    // Latents are not bounded to [−1, 1]: clamping x̂_0 there would distort them (LDM does not).
+    decode: latent !== undefined ? (z) => decodeLatents(latent, z) : undefined,
     spec: {
       model: asModelFn(model),
       alphasCumprod: alphasCumprodOf(betasFor(config.diffusion)),
       meanType: meanTypeOf(config.diffusion),
       varType: varTypeOf(config.diffusion),
       rescaleTimesteps: config.diffusion.rescaleTimesteps,
-      clipDenoised,
+      clipDenoised: clipDenoised && latent === undefined,
     },
   };
 }

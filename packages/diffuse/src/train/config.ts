@@ -130,6 +130,8 @@ export interface TrainConfig {
   controlnet?: ControlNetRunConfig;
   /** Present for distilled students ('diffuse distill'). */
   distill?: DistillRunConfig;
+  /** Present for latent diffusion: the frozen autoencoder whose scaled latents the model learns. */
+  autoencoder?: LatentAutoencoderConfig;
 }
 
 /** One phase of progressive distillation: a student learns two teacher steps in one. */
@@ -158,6 +160,24 @@ export interface DistillRunConfig {
   weighting: 'truncated-snr' | 'snr+1';
   /** Phases in order; the last one's student has the requested steps. */
   phases: DistillPhase[];
+}
+
+/**
+ * The frozen first stage of a latent diffusion run ('diffuse train --autoencoder AE'): model
+ * imageSize/channels are then the latents', these are the images'.
+ */
+export interface LatentAutoencoderConfig {
+  /** The autoencoder's run folder or checkpoint directory, absolute. */
+  path: string;
+  /** baseModelHash of its weights: a different autoencoder is refused. */
+  hash: string;
+  kind: 'kl' | 'vq';
+  /** LDM's scale factor the latents are multiplied by (1/std of the training latents). */
+  scaleFactor: number;
+  imageSize: number;
+  channels: number;
+  /** Encode each batch as it comes instead of the whole dataset once. */
+  encodeOnTheFly: boolean;
 }
 
 export function defaultConfig(): TrainConfig {
@@ -244,9 +264,20 @@ export const PRESETS: Record<string, DeepPartial<TrainConfig>> = {
     optim: { lr: 1e-3, weightDecay: 0, warmupSteps: 100, batchSize: 32, emaRates: [0.999], emaWarmup: true, gradClip: 1 },
     run: { minutes: 6, logInterval: 100, saveInterval: 1000 },
   },
+  // Latent diffusion on a digits autoencoder's 4×7×7 latents (`--autoencoder`, e.g. digits-vae-f4):
+  // one level (7 does not halve), attention over all 49 positions (see docs/autoencoders.md).
+  'digits-ldm': {
+    model: {
+      modelChannels: 64, numResBlocks: 2, channelMult: [1], attentionDs: [1], numHeads: 4, numHeadChannels: -1, dropout: 0, useScaleShiftNorm: true,
+    },
+    diffusion: { diffusionSteps: 1000, noiseSchedule: 'cosine', meanType: 'v', varType: 'fixed_small', loss: 'mse' },
+    optim: { lr: 5e-4, weightDecay: 0, warmupSteps: 100, batchSize: 64, emaRates: [0.999], emaWarmup: true, gradClip: 1 },
+    run: { minutes: 6, logInterval: 100, saveInterval: 1000 },
+  },
 };
 
-function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>): void {
+/** Deep-merges src into target: objects recursively, arrays and scalars replace. */
+export function mergeInto(target: Record<string, unknown>, src: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(src)) {
     if (v === undefined) continue;
     const t = target[k];
@@ -279,7 +310,7 @@ export function validateConfig(cfg: TrainConfig): void {
   if (m.imageSize % div !== 0) {
     throw new RangeError(`image size ${m.imageSize} is not divisible by ${div}, which ${levels} levels (channel mult ${m.channelMult.join(',')}) need`);
   }
-  if (m.channels !== 1 && m.channels !== 3) throw new RangeError(`channels must be 1 or 3, got ${m.channels}`);
+  if (m.channels !== 1 && m.channels !== 3 && cfg.autoencoder === undefined) throw new RangeError(`channels must be 1 or 3, got ${m.channels}`);
   if (m.modelChannels % 32 !== 0 && m.modelChannels > 32) throw new RangeError(`model channels must be a multiple of 32 (GroupNorm with 32 groups), got ${m.modelChannels}`);
   if (cfg.optim.microbatch < 0 || (cfg.optim.microbatch > 0 && cfg.optim.microbatch > cfg.optim.batchSize)) {
     throw new RangeError(`microbatch ${cfg.optim.microbatch} must be between 1 and the batch size ${cfg.optim.batchSize} (0 = off)`);

@@ -8,3 +8,7 @@ export {
 } from './checkpoint.js';
 export { createDiffusion, createUNet, asModelFn, betasFor, ModelConfigError } from './factory.js';
 export { RunningMeans } from './metrics.js';
+export { AUTOENCODER_PRESETS, defaultAutoencoderTrainConfig, resolveAutoencoderConfig, isAutoencoderConfig, type AutoencoderTrainConfig } from './autoencoder-config.js';
+export { trainAutoencoder, scaleFactorOf, type AutoencoderTrainOptions, type AutoencoderState } from './autoencoder-trainer.js';
+export { trainPrior, isPriorConfig, type PriorTrainConfig, type PriorTrainOptions } from './prior-trainer.js';
+export { trainLoop, type LoopConfig, type LoopEvents, type LoopOptions } from './simple-loop.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { writeGif } from '../../io/gif.js';
 import { makeGrid } from '../../io/grid.js';
 import type { RawImage } from '../../io/raw-image.js';
-import { generateFrames } from '../../pipeline/generate.js';
+import { generateFrames, imageShapeOf } from '../../pipeline/generate.js';
 import { UsageError } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
@@ -39,7 +39,7 @@ export const command: Command = {
     checkClamp(pipe, choice);
     const n = (f.n as number | undefined) ?? 16;
     const scale = (f.scale as number | undefined) ?? 2;
-    const { imageSize: size, channels } = pipe.config.model;
+    const { imageSize: size, channels } = imageShapeOf(pipe);
     const frames: RawImage[] = [];
     for (const fr of generateFrames(pipe, {
       n,

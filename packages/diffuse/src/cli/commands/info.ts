@@ -4,7 +4,8 @@ import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 
-import { readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { CheckpointError, readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { notADiffusionModel } from '../../pipeline/load.js';
 import type { Command } from '../main.js';
 
 export const command: Command = {
@@ -18,6 +19,8 @@ export const command: Command = {
   async run(args) {
     const dir = resolveCheckpointDir(args.positionals[0]!);
     const state = readTrainState(dir);
+    const other = args.flags.json ? null : notADiffusionModel(state.config);
+    if (other !== null) throw new CheckpointError(`${dir}: ${other}`);
     const model = torch.loadSafetensors(path.join(dir, 'model.safetensors')).tensors;
     const params = Object.values(model).reduce((n, t) => n + t.numel(), 0);
     torch.dispose(model);

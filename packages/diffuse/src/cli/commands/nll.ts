@@ -3,6 +3,7 @@
 import { calcNll, type NllResult } from '../../eval/nll.js';
 import { openImageSet } from '../../eval/image-sets.js';
 import { loadPipeline } from '../../pipeline/load.js';
+import { encodeDataset } from '../../pipeline/latent.js';
 import { createDiffusion } from '../../train/factory.js';
 import type { FlagSpec } from '../args.js';
 import { UsageError } from '../args.js';
@@ -55,14 +56,18 @@ export const command: Command = {
     const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), precision: f.precision as Precision | undefined });
     const { config } = pipe;
     const data = (f.data as string | undefined) ?? config.run.data;
-    const images = await openImageSet(data, { size: config.model.imageSize, channels: config.model.channels as 1 | 3 });
+    const pixels = config.autoencoder ?? config.model;
+    let images = await openImageSet(data, { size: pixels.imageSize, channels: pixels.channels as 1 | 3 });
+    // A latent model's bound is on the autoencoder's scaled latents of the images (LDM's), per latent dimension.
+    if (config.autoencoder !== undefined) images = await encodeDataset(config.autoencoder, images);
+    const what = config.autoencoder !== undefined ? `${data}, encoded (latent bits/dim: of the autoencoder's latents, not comparable to pixel bits/dim)` : data;
     const progress = new Progress('nll');
     const t0 = Date.now();
     try {
       const r = await calcNll(createDiffusion(config.diffusion), pipe.spec.model, images, {
         n: f.n as number | undefined,
         batchSize: f.batchSize as number | undefined,
-        clipDenoised: (f.clipDenoised as boolean | undefined) ?? true,
+        clipDenoised: ((f.clipDenoised as boolean | undefined) ?? true) && config.autoencoder === undefined,
         seed: f.seed as number | undefined,
         numClasses: config.model.numClasses,
         progress: (done, total) => progress.update(done / total, (Date.now() - t0) / 1000, `${done}/${total} model evaluations`),
@@ -70,9 +75,9 @@ export const command: Command = {
       progress.clear();
       const seconds = (Date.now() - t0) / 1000;
       if (f.json) {
-        console.log(JSON.stringify({ checkpoint: pipe.dir, step: pipe.step, ema: pipe.emaRate, data, seconds, ...r }, null, 2));
+        console.log(JSON.stringify({ checkpoint: pipe.dir, step: pipe.step, ema: pipe.emaRate, data, latent: config.autoencoder !== undefined, seconds, ...r }, null, 2));
       } else {
-        console.log(formatNll(r, data).join('\n'));
+        console.log(formatNll(r, what).join('\n'));
         console.log(`\n${pipe.dir} (step ${pipe.step}${pipe.emaRate !== null ? `, EMA ${pipe.emaRate}` : ''}), ${seconds.toFixed(1)} s`);
       }
       if (f.report !== undefined) {

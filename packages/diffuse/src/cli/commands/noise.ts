@@ -8,10 +8,12 @@ import { GaussianDiffusion, getNamedBetaSchedule, LossType, ModelMeanType, Model
 import { makeGrid } from '../../io/grid.js';
 import { writePng } from '../../io/png.js';
 import { toUint8NHWC } from '../../pipeline/generate.js';
-import { readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { CheckpointError, readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
 import { betasFor } from '../../train/factory.js';
-import { resolveModelPath } from '../../pipeline/load.js';
+import { notADiffusionModel, resolveModelPath } from '../../pipeline/load.js';
 import { UsageError } from '../args.js';
+import { decodeLatents, encodeImages } from '../../pipeline/latent.js';
+import type { LatentAutoencoderConfig } from '../../train/config.js';
 import { THREADS_FLAG, applyMachineFlags } from '../common-flags.js';
 import type { Command } from '../main.js';
 
@@ -43,11 +45,17 @@ export const command: Command = {
     let betas: Float64Array;
     let size = (f.imageSize as number | undefined) ?? 28;
     let channels = (f.channels as number | undefined) ?? 1;
+    let latent: LatentAutoencoderConfig | undefined;
     if (f.checkpoint !== undefined) {
-      const cfg = readTrainState(resolveCheckpointDir(resolveModelPath(f.checkpoint as string))).config;
+      const dir = resolveCheckpointDir(resolveModelPath(f.checkpoint as string));
+      const cfg = readTrainState(dir).config;
+      const other = notADiffusionModel(cfg);
+      if (other !== null) throw new CheckpointError(`${dir}: ${other}`);
       betas = betasFor(cfg.diffusion);
-      size = (f.imageSize as number | undefined) ?? cfg.model.imageSize;
-      channels = (f.channels as number | undefined) ?? cfg.model.channels;
+      // A latent model's forward process runs on the latents; each column is decoded to show it.
+      latent = cfg.autoencoder;
+      size = (f.imageSize as number | undefined) ?? (latent ?? cfg.model).imageSize;
+      channels = (f.channels as number | undefined) ?? (latent ?? cfg.model).channels;
     } else {
       betas = getNamedBetaSchedule((f.noiseSchedule as string | undefined) ?? 'linear', (f.diffusionSteps as number | undefined) ?? 200);
     }
@@ -60,11 +68,12 @@ export const command: Command = {
     const samples = await Promise.all(Array.from({ length: n }, (_, i) => (isAsyncDataset(dataset) ? dataset.getAsync(i) : dataset.get(i))));
     const diffusion = new GaussianDiffusion({ betas, modelMeanType: ModelMeanType.EPSILON, modelVarType: ModelVarType.FIXED_SMALL, lossType: LossType.MSE });
     const grid = torch.tidy(() => {
-      const x0 = torch.tensor(Float32Array.from(samples.flatMap((s) => Array.from(s.image))), { shape: [n, channels, size, size] }); // (n, C, H, W)
-      const noise = torch.randn([n, channels, size, size], { generator: new torch.Generator({ seed: (f.seed as number | undefined) ?? 0 }) });
-      const cols = ts.map((t) => diffusion.qSample(x0, torch.full([n], t, { dtype: 'int64' }), noise)); // each (n, C, H, W)
-      const tiles = torch.stack(cols, 1).reshape([n * ts.length, channels, size, size]); // row-major: image, then t
-      return toUint8NHWC(tiles);
+      const pixels = torch.tensor(Float32Array.from(samples.flatMap((s) => Array.from(s.image))), { shape: [n, channels, size, size] }); // (n, C, H, W)
+      const x0 = latent !== undefined ? encodeImages(latent, pixels) : pixels; // (n, C, H, W) or latents (n, c, h, w)
+      const noise = torch.randn(x0.shape, { generator: new torch.Generator({ seed: (f.seed as number | undefined) ?? 0 }) });
+      const cols = ts.map((t) => diffusion.qSample(x0, torch.full([n], t, { dtype: 'int64' }), noise)); // each like x0
+      const tiles = torch.stack(cols, 1).reshape([n * ts.length, ...x0.shape.slice(1)]); // row-major: image, then t
+      return toUint8NHWC(latent !== undefined ? decodeLatents(latent, tiles) : tiles);
     });
     await writePng(out, makeGrid({ data: grid, n: n * ts.length, height: size, width: size, channels }, { nrow: ts.length }));
     console.log(`forward process at t = ${ts.join(', ')} (T = ${T}) for ${n} images → ${out}`);

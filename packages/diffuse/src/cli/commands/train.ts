@@ -3,7 +3,8 @@ import path from 'node:path';
 
 import * as torch from '@diffuse/torch';
 
-import { loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { CheckpointError, loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
+import { notADiffusionModel } from '../../pipeline/load.js';
 import { PRESETS, resolveConfig, validateConfig, type TrainConfig } from '../../train/config.js';
 import { UsageError, type FlagValue } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
@@ -12,6 +13,7 @@ import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
 import { DISTRIBUTED_FLAGS, distributedRole, joinProcessGroup, launch, workerFailure } from '../distributed.js';
+import { checkResumedAutoencoder, LATENT_FLAGS, withAutoencoder } from '../latent-flags.js';
 
 /** Settings a resumed run may change; the rest must match the checkpoint. */
 // microbatch: how a step's rows are split in memory; a resume with another number of workers may
@@ -42,6 +44,7 @@ export const command: Command = {
       { key: 'preset', type: 'string', choices: Object.keys(PRESETS), help: 'start from a named configuration' },
       { key: 'resume', type: 'bool', help: "continue the run in --out from its latest checkpoint (bit-exact)" },
       ...CONFIG_FLAGS,
+      ...LATENT_FLAGS,
       THREADS_FLAG,
       DEVICE_FLAG,
       ...DISTRIBUTED_FLAGS,
@@ -64,11 +67,14 @@ export const command: Command = {
     if (f.resume) {
       if (f.preset !== undefined) throw new UsageError('--resume takes the configuration from the checkpoint; drop --preset');
       resume = loadCheckpoint(resolveCheckpointDir(path.join(out, 'checkpoints')));
+      const other = notADiffusionModel(resume.state.config);
+      if (other !== null) throw new CheckpointError(`${resume.dir}: ${other} (continue it with the command that made it)`);
       config = resumeConfig(resume.state.config, f);
+      checkResumedAutoencoder(config, f);
       log(`resuming ${resume.dir} at step ${resume.state.step}`);
     } else {
       try {
-        config = resolveConfig(f.preset as string | undefined, flagsToConfig(f));
+        config = withAutoencoder(resolveConfig(f.preset as string | undefined, flagsToConfig(f)), f);
       } catch (e) {
         if (e instanceof RangeError) throw new UsageError(e.message);
         throw e;
