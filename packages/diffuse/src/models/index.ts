@@ -15,3 +15,6 @@ export {
   type AttnProcessor, type AttentionCall, type AttentionContext, type AttnProcessorSetting, type HeadsQkv,
 } from './attn-processor.js';
 export { KvStore, KvRecordProcessor, KvInjectionProcessor, CrossFrameAttnProcessor, InterpolatingAttnProcessor, onLayers } from './attn-processors-edit.js';
+export { DiT, DiTBlock, DiTAttention, DiTMlp, FinalLayer, type DiTOptions, type DiTKwargs } from './dit.js';
+export { DIT_SIZES, ditConfigDefaults, resolveDiTConfig, type DiTConfig } from './dit-config.js';
+export { DiTLinear, PatchEmbed, patchify, unpatchify, sincosPositions } from './dit-layers.js';
