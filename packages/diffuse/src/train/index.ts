@@ -6,5 +6,5 @@ export {
   saveCheckpoint, loadCheckpoint, resolveCheckpointDir, readTrainState, listCheckpoints, stepDirName, CheckpointError, CHECKPOINT_FORMAT,
   type CheckpointContents, type TrainState, type LoadOptions, type SaveOptions,
 } from './checkpoint.js';
-export { createDiffusion, createUNet, asModelFn, betasFor, ModelConfigError } from './factory.js';
+export { createDiffusion, createUNet, createBackbone, requireUNet, type Backbone, asModelFn, betasFor, ModelConfigError } from './factory.js';
 export { RunningMeans } from './metrics.js';

@@ -21,6 +21,7 @@ import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '..
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
+import { requireUNet } from '../../train/factory.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
 export const SAMPLING_FLAGS: FlagSpec[] = [
@@ -123,10 +124,11 @@ async function controlFor(pipe: Pipeline, f: Record<string, FlagValue>): Promise
     return null;
   }
   if (f.controlImage === undefined) throw new UsageError('--controlnet needs --control-image FILE|DIR|FILE.npz (the control maps)');
-  const loaded = loadControlNet(pipe.model, f.controlnet as string);
+  const unet = requireUNet(pipe.model, '--controlnet');
+  const loaded = loadControlNet(unet, f.controlnet as string);
   const { imageSize, channels } = pipe.config.model;
   const maps = await readControlImages(f.controlImage as string, { size: imageSize, controlChannels: loaded.controlChannels, imageChannels: channels, detect: f.detect ? loaded.control : undefined });
-  pipe.spec = { ...pipe.spec, model: controlledModelFn(pipe.model, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
+  pipe.spec = { ...pipe.spec, model: controlledModelFn(unet, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
   console.log(`ControlNet ${loaded.file} (${loaded.control}) with ${maps.size(0)} control map${maps.size(0) === 1 ? '' : 's'} at scale ${(f.controlScale as number | undefined) ?? 1}`);
   return maps.keep();
 }
