@@ -34,6 +34,16 @@ test('train --model dit: the checkpoint records the DiT; info and sample (with g
   const s = diffuse('sample', '--checkpoint', out, '--n', '4', '--steps', '3', '--guidance', '2', '--out', at('samples'));
   assert.equal(s.code, 0, s.stderr);
   assert.ok(existsSync(at('samples/samples.npz')));
+  // Any size the patches divide, aspect ratio included: positions come from the patch coordinates.
+  const wide = diffuse('sample', '--checkpoint', out, '--n', '2', '--steps', '2', '--height', '6', '--width', '14', '--out', at('wide'));
+  assert.equal(wide.code, 0, wide.stderr);
+  assert.match(wide.stdout, /arr_0 uint8 2×6×14×1/);
+  assertUserError(diffuse('sample', '--checkpoint', out, '--n', '2', '--height', '7', '--out', at('odd')), /7×8 is not divisible by 2, which this DiT's patch size 2 needs/);
+  assert.ok(!existsSync(at('odd')), 'no output for a refused size');
+});
+
+test('a UNet samples at sizes its levels divide and refuses others in one line', () => {
+  assertUserError(diffuse('sample', '--checkpoint', 'digits-cpu', '--n', '1', '--height', '30', '--out', at('u')), /30×28 is not divisible by 4, which this UNet's 3 levels/);
 });
 
 test('a DiT run stopped after 2 steps and resumed to 4 equals 4 straight steps bit for bit', () => {
