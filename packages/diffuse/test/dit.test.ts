@@ -8,6 +8,8 @@ import { test } from 'node:test';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 import { DiT, sincosPositions, unpatchify, EagerAttnProcessor, type DiTConfig } from '../src/index.js';
+import { resolveConfig } from '../src/train/config.js';
+import { createBackbone } from '../src/train/factory.js';
 import { assertSameDraw } from './draws.js';
 
 interface Golden {
@@ -176,4 +178,12 @@ test('a tiny DiT memorises 8 images (x₀ prediction from x_t with ᾱ_t ≥ 0.7
   // average over these t; below 0.02 the model must recognise which of the 8 images it is given.
   assert.ok(before > 0.25, `initial loss ${before}`);
   assert.ok(after < 0.02, `loss after 800 steps ${after} (from ${before})`);
+});
+
+test('the digits-dit preset builds the DiT it names: 4,165,456 parameters, as the PyTorch mirror (bench/dit.py) counts', () => {
+  const net = torch.tidy(() => createBackbone(resolveConfig('digits-dit')));
+  assert.ok(net instanceof DiT);
+  assert.equal(net.parameters().reduce((a, p) => a + p.numel(), 0), 4_165_456);
+  assert.deepEqual([net.config.patchSize, net.config.hiddenSize, net.config.depth, net.config.numHeads, net.config.learnSigma], [4, 192, 6, 4, false]);
+  torch.dispose(net.parameters());
 });
