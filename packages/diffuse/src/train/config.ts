@@ -30,7 +30,7 @@ export interface ModelConfig {
   numClasses: number;
   /** The denoising network (`--model`): 'unet', or 'dit' (checkpoints made before DiT lack it: a UNet). */
   backbone?: Backbone;
-  /** DiT: patch side p (1, 2 or 4). The DiT fields are filled in (DIT_DEFAULTS) when backbone is 'dit'. */
+  /** DiT: patch side p (1, 2 or 4). The DiT fields are optional for checkpoints made before DiT (DIT_DEFAULTS then). */
   patchSize?: number;
   /** DiT: token width D. */
   hiddenSize?: number;
@@ -159,6 +159,8 @@ export function defaultConfig(): TrainConfig {
       resblockUpdown: false,
       useCheckpoint: false,
       numClasses: 0,
+      backbone: 'unet',
+      ...DIT_DEFAULTS,
     },
     diffusion: {
       diffusionSteps: 1000,
@@ -258,7 +260,6 @@ export function resolveConfig(preset: string | undefined, ...overrides: DeepPart
     mergeInto(cfg as unknown as Record<string, unknown>, p as Record<string, unknown>);
   }
   for (const o of overrides) mergeInto(cfg as unknown as Record<string, unknown>, o as Record<string, unknown>);
-  if (cfg.model.backbone === 'dit') cfg.model = { ...DIT_DEFAULTS, ...cfg.model };
   validateConfig(cfg);
   return cfg;
 }
