@@ -11,9 +11,8 @@ import { firstLine } from '../io/errors.js';
 import { CheckpointError, loadCheckpoint, MISMATCHED } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { computeDtypeFor, type Precision } from '../models/precision.js';
-import { asModelFn, betasFor, createBackbone, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
+import { asModelFn, betasFor, createBackbone, meanTypeOf, ModelConfigError, varTypeOf, type Backbone } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
-import type { Backbone } from "../train/factory.js";
 
 /** Checkpoints shipped with the package, by name (`--checkpoint digits-cpu`). */
 export const SHIPPED_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
@@ -92,7 +91,7 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
 
 /**
  * A pipeline around a model in memory (e.g. during training, with EMA weights swapped in).
- * @param config the run's config; @param model its UNet (put in eval mode by the caller).
+ * @param config the run's config; @param model its network, UNet or DiT (put in eval mode by the caller).
  */
 export function pipelineFromModel(config: TrainConfig, model: Backbone, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
   return {
