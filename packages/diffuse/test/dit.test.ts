@@ -187,3 +187,28 @@ test('the digits-dit preset builds the DiT it names: 4,165,456 parameters, as th
   assert.deepEqual([net.config.patchSize, net.config.hiddenSize, net.config.depth, net.config.numHeads, net.config.learnSigma], [4, 192, 6, 4, false]);
   torch.dispose(net.parameters());
 });
+
+test('bfloat16 mixed precision: the linears run in bf16, the output stays float32 and near the float32 one', { skip: !torch.cpuInfo().bf16Kernels && 'no bfloat16 kernels on this CPU' }, () => {
+  const model = goldenModel();
+  torch.noGrad(() => torch.tidy(() => {
+    const x = torch.tensor(golden.x, { dtype: 'float32' }).reshape(golden.xShape);
+    const t = torch.tensor(golden.t, { dtype: 'float32' });
+    const y = torch.tensor(golden.y, { dtype: 'int64' });
+    torch.nn.setComputeDtype(model, 'bfloat16');
+    const low = model.forward(x, t, { y });
+    assert.equal(low.dtype, 'float32');
+    // bfloat16 rounds each linear's operands to 8 mantissa bits (relative 2^-9 ≈ 0.2 %); the output
+    // passes ~12 linears (t-embedding, 5 per block, head), so a relative RMS error of ~12 × 0.2 %
+    // ≈ 2.4 % is the scale to expect; 5 % bounds it, while a wrong wiring moves it by O(100 %).
+    const ours = values(low);
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < ours.length; i++) {
+      num += (ours[i]! - golden.out[i]!) ** 2;
+      den += golden.out[i]! ** 2;
+    }
+    const rel = Math.sqrt(num / den);
+    assert.ok(rel > 0, 'bf16 changed nothing: the linears did not run in bfloat16');
+    assert.ok(rel < 0.05, `bf16 output's relative RMS error ${rel}`);
+  }));
+});
