@@ -36,7 +36,7 @@ test('flags parse by type: ints, floats, lists, booleans, choices', () => {
 
 test('every config flag maps to a field of the default config', () => {
   const d = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
-  for (const f of CONFIG_FLAGS) assert.ok(f.key in d[f.section]!, `${f.section}.${f.key}`);
+  for (const f of CONFIG_FLAGS) assert.ok((f.configKey ?? f.key) in d[f.section]!, `${f.section}.${f.configKey ?? f.key}`);
 });
 
 test('--config JSON is overridden by flags; presets sit under both', () => {

@@ -12,6 +12,7 @@ import { nn } from '@diffuse/torch';
 
 import { applyLoras } from '../src/adapters/apply.js';
 import { loraPreparer } from '../src/adapters/finetune.js';
+import { requireUNet } from '../src/train/factory.js';
 import { baseModelHash, readLoraFile, saveLoraFile } from '../src/adapters/lora-file.js';
 import { exactPaths, resolveLoraTargets } from '../src/adapters/targets.js';
 import { U8ArrayDataset } from '../src/data/array-dataset.js';
@@ -160,7 +161,7 @@ test('the trainer with prepareModel trains and saves only the adapter; the base 
         checkpointRoot: dir,
         data: loader,
         prepareModel: (m) => {
-          loraPreparer(weights, cfg.lora!)(m);
+          loraPreparer(weights, cfg.lora!)(requireUNet(m, 'LoRA'));
           seen = m.namedParameters().filter(([k]) => !k.includes('.lora_')).map(([k, p]) => [k, p.clone()]);
         },
       });

@@ -18,7 +18,7 @@ import type { FeatureExtractor } from '../eval/features/extractor.js';
 import { loadExtractor } from '../eval/features/registry.js';
 import { writeNpz } from '../io/npz.js';
 import { computeDtypeFor } from '../models/precision.js';
-import type { UNet } from '../models/index.js';
+import type { Backbone } from '../train/factory.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
 import { generateImages, type SamplerChoice } from '../pipeline/generate.js';
 import { checkpointPhase } from '../distill/schedule.js';
@@ -270,7 +270,7 @@ function evalSampling(cfg: TrainConfig, step: number): SamplerChoice {
  * Draws cfg.run.evalSamples images from the model as it is (the trainer swaps in the EMA weights)
  * and scores them against the training data with a feature network.
  */
-async function evaluateModel(cfg: TrainConfig, model: UNet, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string, step: number): Promise<Evaluation> {
+async function evaluateModel(cfg: TrainConfig, model: Backbone, device: torch.Device | undefined, extractor: FeatureExtractor, dir: string, step: number): Promise<Evaluation> {
   const imgs = generateImages(pipelineFromModel(cfg, model, true, device), { n: cfg.run.evalSamples, batchSize: 100, ...evalSampling(cfg, step), seed: 0 });
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'samples.npz');

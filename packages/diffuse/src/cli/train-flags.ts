@@ -8,6 +8,8 @@ import { PRECISION_HELP } from './common-flags.js';
 type Section = keyof TrainConfig;
 interface ConfigFlag extends FlagSpec {
   section: Section;
+  /** The config field, where it differs from the flag's key. */
+  configKey?: string;
 }
 
 const M = 'model';
@@ -22,6 +24,12 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { section: R, key: 'randomFlip', type: 'bool', help: 'random horizontal flips' },
   { section: R, key: 'classCond', type: 'bool', help: 'condition on class labels (from the data)' },
   { section: M, key: 'numClasses', type: 'int', min: 0, help: 'number of classes for --class-cond (0 = infer from the data)' },
+
+  { section: M, key: 'model', configKey: 'backbone', type: 'string', choices: ['unet', 'dit'], help: "the denoising network: 'unet' or 'dit' (a Diffusion Transformer)", group: 'Model' },
+  { section: M, key: 'patchSize', type: 'int', min: 1, max: 4, help: 'DiT: patch side p (1, 2 or 4)' },
+  { section: M, key: 'hiddenSize', type: 'int', min: 4, help: 'DiT: token width' },
+  { section: M, key: 'depth', type: 'int', min: 1, help: 'DiT: number of blocks' },
+  { section: M, key: 'mlpRatio', type: 'float', min: 0, help: 'DiT: MLP width as a multiple of the token width' },
 
   { section: M, key: 'modelChannels', type: 'int', min: 8, help: 'base channel count of the UNet', group: 'Model (improved-diffusion UNet)' },
   { section: M, key: 'numResBlocks', type: 'int', min: 1, help: 'residual blocks per resolution' },
@@ -74,7 +82,7 @@ export function flagsToConfig(flags: Record<string, FlagValue>): DeepPartial<Tra
   for (const f of CONFIG_FLAGS) {
     const v = flags[f.key];
     if (v === undefined) continue;
-    (out[f.section] ??= {})[f.key] = v;
+    (out[f.section] ??= {})[f.configKey ?? f.key] = v;
   }
   return out as DeepPartial<TrainConfig>;
 }

@@ -20,3 +20,6 @@ export { Encoder, Decoder, AEResnetBlock, MidBlock, downsamplingFactor, type Aut
 export { DiagonalGaussian, measureScaleFactor } from './autoencoder-kl.js';
 export { VectorQuantizer, type VectorQuantizerOptions, type Quantized } from './autoencoder-vq.js';
 export { GatedPixelCNN, GatedMaskedLayer, MaskedConv2d, verticalMask, horizontalMask, type PixelCNNOptions } from './pixelcnn.js';
+export { DiT, DiTBlock, DiTAttention, DiTMlp, FinalLayer, type DiTOptions, type DiTKwargs } from './dit.js';
+export { DIT_SIZES, ditConfigDefaults, resolveDiTConfig, type DiTConfig } from './dit-config.js';
+export { DiTLinear, PatchEmbed, patchify, unpatchify, sincosPositions } from './dit-layers.js';

@@ -34,6 +34,9 @@ export interface GenerateOptions extends SamplerChoice {
   progress?: (done: number, total: number) => void;
   /** The start noise x_T of every image (n, C, H, W) instead of drawing it (e.g. from `diffuse invert`). */
   noise?: Tensor;
+  /** Image height and width (default the trained imageSize; another size must suit the network: see checkSampleSize). */
+  height?: number;
+  width?: number;
 }
 
 export interface GeneratedImages {
@@ -42,7 +45,10 @@ export interface GeneratedImages {
   /** int64 labels for class-conditional models, else null. */
   labels: BigInt64Array | null;
   n: number;
+  /** The trained image side (the images' own are height × width). */
   size: number;
+  height: number;
+  width: number;
   channels: number;
 }
 
@@ -93,9 +99,13 @@ function samplerOptions(pipe: Pipeline, o: GenerateOptions, generator: torch.Gen
  */
 export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedImages {
   const { imageSize: size, channels } = imageShapeOf(pipe);
-  const { imageSize: zSize, channels: zChannels } = pipe.config.model;
+  const [height, width] = [o.height ?? size, o.width ?? size];
+  // A latent model samples latents of its own trained size and decodes them to the autoencoder's images.
+  if (pipe.decode !== undefined && (height !== size || width !== size)) throw new RangeError(`a latent model samples at its trained size ${size}×${size}, not ${height}×${width}`);
+  const { channels: zChannels } = pipe.config.model;
+  const [zHeight, zWidth] = pipe.decode !== undefined ? [pipe.config.model.imageSize, pipe.config.model.imageSize] : [height, width];
   const batch = Math.max(1, Math.min(o.batchSize ?? 64, o.n));
-  const images = new Uint8Array(o.n * size * size * channels);
+  const images = new Uint8Array(o.n * height * width * channels);
   const labels = pipe.config.model.numClasses > 0 ? new BigInt64Array(o.n) : null;
   const generator = new torch.Generator({ seed: o.seed ?? 0 });
   for (let start = 0; start < o.n; start += batch) {
@@ -103,17 +113,17 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
     torch.tidy(() => {
       const y = labelsFor(pipe, start, count, o.classes);
       const x = torch.noGrad(() =>
-        sample(pipe.spec, [count, zChannels, zSize, zSize], {
+        sample(pipe.spec, [count, zChannels, zHeight, zWidth], {
           ...samplerOptions(pipe, o, generator, y, o.batchKwargs?.(start, count)),
           noise: o.noise?.narrow(0, start, count).to(pipe.device), // (b, C, H, W)
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
       ); // (b, C, H, W), or latents (b, c, h, w) to decode
-      images.set(toUint8NHWC(pipe.decode?.(x) ?? x), start * size * size * channels);
+      images.set(toUint8NHWC(pipe.decode?.(x) ?? x), start * height * width * channels);
       if (labels && y) labels.set(y.data() as BigInt64Array, start);
     });
   }
-  return { images, labels, n: o.n, size, channels };
+  return { images, labels, n: o.n, size, height, width, channels };
 }
 
 /**
@@ -140,4 +150,17 @@ export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: 
   } finally {
     y?.dispose();
   }
+}
+
+/**
+ * Checks an image size to sample at: the UNet takes sizes divisible by 2^(levels − 1), the DiT
+ * sizes divisible by its patch (its positions come from the patch coordinates).
+ * @param pipe the pipeline; @param height H; @param width W.
+ * @returns a one-line reason when the network cannot take H×W, else null.
+ */
+export function sampleSizeProblem(pipe: Pipeline, height: number, width: number): string | null {
+  const d = pipe.model.sizeDivisor;
+  if (height % d === 0 && width % d === 0) return null;
+  const what = pipe.config.model.backbone === 'dit' ? `this DiT's patch size ${d}` : `this UNet's ${pipe.config.model.channelMult.length} levels (2^${pipe.config.model.channelMult.length - 1})`;
+  return `${height}×${width} is not divisible by ${d}, which ${what} need${pipe.config.model.backbone === 'dit' ? 's' : ''}; choose multiples of ${d}`;
 }

@@ -12,9 +12,8 @@ import { firstLine } from '../io/errors.js';
 import { CheckpointError, loadCheckpoint, MISMATCHED } from '../train/checkpoint.js';
 import type { TrainConfig } from '../train/config.js';
 import { computeDtypeFor, type Precision } from '../models/precision.js';
-import { asModelFn, betasFor, createUNet, meanTypeOf, ModelConfigError, varTypeOf } from '../train/factory.js';
+import { asModelFn, betasFor, createBackbone, meanTypeOf, ModelConfigError, varTypeOf, type Backbone } from '../train/factory.js';
 import { alphasCumprodOf } from '../diffusion/schedules.js';
-import type { UNet } from '../models/index.js';
 import { decodeLatents, frozenAutoencoder } from './latent.js';
 
 /** Checkpoints shipped with the package, by name (`--checkpoint digits-cpu`). */
@@ -34,7 +33,7 @@ export interface Pipeline {
   device: torch.Device;
   step: number;
   config: TrainConfig;
-  model: UNet;
+  model: Backbone;
   spec: DiffusionModelSpec;
   /** The EMA rate whose weights are loaded, or null for the raw weights. */
   emaRate: number | null;
@@ -75,9 +74,9 @@ export function loadPipeline(checkpoint: string, options: LoadPipelineOptions = 
     throw new CheckpointError(`${ck.dir}: ${adapter.what} holds only its own weights; sample it on its base: --checkpoint ${adapter.base} --${adapter.flag} ${path.dirname(path.dirname(ck.dir))}`);
   }
   const rate = options.ema === 'none' ? null : (options.ema ?? ck.state.emaRates[0] ?? null);
-  let model: UNet;
+  let model: Backbone;
   try {
-    model = torch.tidy(() => createUNet(config));
+    model = torch.tidy(() => createBackbone(config));
   } catch (e) {
     torch.dispose(ck.model);
     for (const sd of ck.ema.values()) torch.dispose(sd);
@@ -112,9 +111,9 @@ export function notADiffusionModel(config: unknown): string | null {
 
 /**
  * A pipeline around a model in memory (e.g. during training, with EMA weights swapped in).
- * @param config the run's config; @param model its UNet (put in eval mode by the caller).
+ * @param config the run's config; @param model its network, UNet or DiT (put in eval mode by the caller).
  */
-export function pipelineFromModel(config: TrainConfig, model: UNet, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
+export function pipelineFromModel(config: TrainConfig, model: Backbone, clipDenoised = true, device: torch.Device = 'cpu'): Pipeline {
   const latent = config.autoencoder;
   if (latent !== undefined) frozenAutoencoder(latent); // a missing or different autoencoder fails here, before sampling
   return {

@@ -3,9 +3,9 @@
 import { GaussianDiffusion } from '../diffusion/index.js';
 import { betasFor } from './betas.js';
 import { LossType, ModelMeanType, ModelVarType, type ModelFn } from '../diffusion/enums.js';
-import { createModel, unetAsModelFn, type UNet } from '../models/index.js';
+import { createModel, DiT, unetAsModelFn, type UNet } from '../models/index.js';
 import { learnsSigma } from '../samplers/denoiser.js';
-import type { DiffusionConfig, TrainConfig } from './config.js';
+import { DIT_DEFAULTS, type DiffusionConfig, type TrainConfig } from './config.js';
 
 const MEAN: Record<DiffusionConfig['meanType'], ModelMeanType> = {
   epsilon: ModelMeanType.EPSILON,
@@ -91,7 +91,49 @@ function buildUNet(cfg: TrainConfig): UNet {
   });
 }
 
-/** The UNet as the diffusion code calls a model. */
-export function asModelFn(unet: UNet): ModelFn {
-  return unetAsModelFn(unet);
+/** A denoising network: the UNet or the DiT (both take (x, t, { y | yWeights })). */
+export type Backbone = UNet | DiT;
+
+/**
+ * The network a config's `model.backbone` names (the UNet when absent, as in checkpoints made
+ * before DiT): every command builds its model here, so all of them take either.
+ * @throws ModelConfigError when the options describe no buildable model.
+ */
+export function createBackbone(cfg: TrainConfig): Backbone {
+  if (cfg.model.backbone !== 'dit') return createUNet(cfg);
+  const m = cfg.model;
+  try {
+    return new DiT({
+      inChannels: m.channels,
+      outChannels: m.channels,
+      learnSigma: learnsSigma({ varType: VAR[cfg.diffusion.varType] }),
+      patchSize: m.patchSize ?? DIT_DEFAULTS.patchSize,
+      hiddenSize: m.hiddenSize ?? DIT_DEFAULTS.hiddenSize,
+      depth: m.depth ?? DIT_DEFAULTS.depth,
+      mlpRatio: m.mlpRatio ?? DIT_DEFAULTS.mlpRatio,
+      numHeads: m.numHeads,
+      numClasses: m.numClasses > 0 ? m.numClasses : null,
+      nullClass: true,
+      useCheckpoint: m.useCheckpoint,
+    });
+  } catch (e) {
+    if (e instanceof RangeError) throw new ModelConfigError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * The UNet of a run whose feature works on UNets only (ControlNet, LoRA targets).
+ * @param net the network; @param what the feature, for the message.
+ * @throws ModelConfigError for a DiT.
+ */
+export function requireUNet(net: Backbone, what: string): UNet {
+  if (net instanceof DiT) throw new ModelConfigError(`${what} works on UNet checkpoints; this one is a DiT (--model dit)`);
+  return net;
+}
+
+/** The network as the diffusion code calls a model. */
+export function asModelFn(net: Backbone): ModelFn {
+  if (net instanceof DiT) return (x, t, kwargs) => net.forward(x, t, { y: kwargs['y'], yWeights: kwargs['yWeights'] });
+  return unetAsModelFn(net);
 }

@@ -6,7 +6,7 @@ export {
   saveCheckpoint, loadCheckpoint, resolveCheckpointDir, readTrainState, listCheckpoints, stepDirName, CheckpointError, CHECKPOINT_FORMAT,
   type CheckpointContents, type TrainState, type LoadOptions, type SaveOptions,
 } from './checkpoint.js';
-export { createDiffusion, createUNet, asModelFn, betasFor, ModelConfigError } from './factory.js';
+export { createDiffusion, createUNet, createBackbone, requireUNet, type Backbone, asModelFn, betasFor, ModelConfigError } from './factory.js';
 export { RunningMeans } from './metrics.js';
 export { AUTOENCODER_PRESETS, defaultAutoencoderTrainConfig, resolveAutoencoderConfig, isAutoencoderConfig, type AutoencoderTrainConfig } from './autoencoder-config.js';
 export { trainAutoencoder, scaleFactorOf, type AutoencoderTrainOptions, type AutoencoderState } from './autoencoder-trainer.js';

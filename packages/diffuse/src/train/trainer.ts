@@ -12,7 +12,7 @@ import type { TrainConfig } from './config.js';
 import { saveCheckpoint, CheckpointError, CHECKPOINT_FORMAT, MISMATCHED, type CheckpointContents, type TrainState } from './checkpoint.js';
 import { EMA } from './ema.js';
 import { computeDtypeFor } from '../models/precision.js';
-import { asModelFn, createDiffusion, createUNet } from './factory.js';
+import { asModelFn, createBackbone, createDiffusion } from './factory.js';
 import { RunningMeans } from './metrics.js';
 import { DataParallel, microbatchSeed, type DataParallelRank, type StepStats } from './data-parallel.js';
 
@@ -38,9 +38,9 @@ export interface TrainEvents {
   onLog?(row: LogRow): void;
   onCheckpoint?(dir: string, step: number): void;
   /** Every previewInterval steps with the model in eval mode and EMA weights loaded. */
-  onPreview?(step: number, model: ReturnType<typeof createUNet>): Promise<void> | void;
+  onPreview?(step: number, model: ReturnType<typeof createBackbone>): Promise<void> | void;
   /** Every evalInterval steps and after the last step, like onPreview (sample-quality metrics). */
-  onEvaluate?(step: number, model: ReturnType<typeof createUNet>): Promise<void> | void;
+  onEvaluate?(step: number, model: ReturnType<typeof createBackbone>): Promise<void> | void;
   /** A non-finite loss that was skipped (onNan: 'skip'). */
   onSkip?(step: number, skipped: number): void;
 }
@@ -64,9 +64,9 @@ export interface TrainOptions {
    * adapters, freeze the rest). Only parameters that still require grad are then optimized,
    * averaged and saved in checkpoints; a resume calls it again and loads just those.
    */
-  prepareModel?: (model: ReturnType<typeof createUNet>) => void;
+  prepareModel?: (model: ReturnType<typeof createBackbone>) => void;
   /** The model as the loss calls it (default: the UNet); a ControlNet run joins the two models. */
-  modelFn?: (model: ReturnType<typeof createUNet>) => ModelFn;
+  modelFn?: (model: ReturnType<typeof createBackbone>) => ModelFn;
   /** Extra model inputs from each microbatch's clean images (a ControlNet's control map). */
   batchKwargs?: (x0: Tensor) => ModelKwargs;
   /**
@@ -120,7 +120,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (resume === undefined) torch.manualSeed(cfg.run.seed);
 
   const device = opts.device ?? 'cpu';
-  const model = torch.tidy(() => createUNet(cfg));
+  const model = torch.tidy(() => createBackbone(cfg));
   opts.prepareModel?.(model);
   if (device !== 'cpu') model.to(device);
   torch.nn.setComputeDtype(model, computeDtypeFor(cfg.run.precision, device));
@@ -423,7 +423,7 @@ function loadTrained(trained: [string, Tensor][], saved: Record<string, Tensor>)
 }
 
 /** Runs fn with the EMA weights of `rate` swapped into the trained parameters (eval mode), then restores. */
-async function withEmaWeights(model: ReturnType<typeof createUNet>, params: Tensor[], ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
+async function withEmaWeights(model: ReturnType<typeof createBackbone>, params: Tensor[], ema: EMA, rate: number | undefined, fn: () => Promise<void> | void): Promise<void> {
   const backup = torch.noGrad(() => torch.tidy(() => params.map((p) => p.detach().clone().keep())));
   if (rate !== undefined) ema.copyTo(rate, params);
   model.eval();

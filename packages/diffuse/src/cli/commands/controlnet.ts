@@ -16,6 +16,7 @@ import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js
 import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { emaOption } from './sample.js';
+import { requireUNet } from '../../train/factory.js';
 
 export const command: Command = {
   spec: {
@@ -76,8 +77,11 @@ export const command: Command = {
     try {
       r = await runTraining({
         config, out, resume, device, label: 'controlnet',
-        prepareModel: controlNetPreparer(baseWeights, cfg),
-        modelFn: (model) => controlledModelFn(model, attachedControlNet(model)!),
+        prepareModel: (model) => controlNetPreparer(baseWeights, cfg)(requireUNet(model, 'a ControlNet')),
+        modelFn: (model) => {
+          const unet = requireUNet(model, 'a ControlNet');
+          return controlledModelFn(unet, attachedControlNet(unet)!);
+        },
         batchKwargs: controlKwargs(cfg),
       });
     } finally {

@@ -9,7 +9,7 @@ import { withReferenceAttention } from '../../edit/reference.js';
 import { sdedit } from '../../edit/sdedit.js';
 import { CrossFrameAttnProcessor } from '../../models/attn-processors-edit.js';
 import type { AttnProcessor } from '../../models/attn-processor.js';
-import type { UNet } from '../../models/unet.js';
+import type { HasAttnProcessors } from '../../edit/attn-scope.js';
 import { UsageError, type FlagValue } from '../args.js';
 import { checkOut, readInputImages, writeEditOutputs } from '../edit-io.js';
 import { editSampleOptions, OUT_AND_MACHINE_FLAGS, startEditCommand } from '../edit-flags.js';
@@ -22,7 +22,7 @@ import { checkClamp, loadSamplingPipeline, samplerChoice, SAMPLING_FLAGS } from 
  * or module paths.
  * @throws UsageError for a path that is no attention layer, or a selection with no layer in it.
  */
-export function crossFrameLayers(model: UNet, spec: string[] | undefined): string[] {
+export function crossFrameLayers(model: HasAttnProcessors, spec: string[] | undefined): string[] {
   const known = [...model.attnProcessors.keys()];
   const which = spec ?? ['up'];
   let paths: string[];

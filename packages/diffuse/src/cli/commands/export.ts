@@ -8,7 +8,9 @@ import { onnxMetadata } from '../../export/metadata.js';
 import { unetToOnnx } from '../../export/unet-onnx.js';
 import { writeFileAtomicSync, writeFolderAtomic } from '../../io/atomic.js';
 import { buildWebSite } from '../../export/web-site.js';
-import { loadPipeline } from '../../pipeline/load.js';
+import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
+import { requireUNet } from '../../train/factory.js';
+import type { UNet } from '../../models/index.js';
 import { UsageError } from '../args.js';
 import type { Command } from '../main.js';
 import { emaOption } from './sample.js';
@@ -39,12 +41,13 @@ export const command: Command = {
     const dir = path.dirname(path.resolve(out));
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--out ${out}: folder ${dir} does not exist; create it first`);
     const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), precision: 'fp32' });
-    const bytes = unetToOnnx(pipe.model, { metadata: onnxMetadata(pipe.config, pipe.model.config) });
+    const unet = exportableUNet(pipe);
+    const bytes = unetToOnnx(unet, { metadata: onnxMetadata(pipe.config, unet.config) });
     writeFileAtomicSync(out, bytes);
-    const c = pipe.model.config;
+    const c = unet.config;
     console.log(
       `wrote ${out} (${(bytes.length / 1e6).toFixed(2)} MB, opset 17): inputs x (B, ${c.inChannels}, H, W) float32, t (B,) float32` +
-        `${c.numClasses !== null ? `, y (B,) int64 (null class ${c.numClasses})` : ''}; output out (B, ${pipe.model.outputChannels}, H, W)` +
+        `${c.numClasses !== null ? `, y (B,) int64 (null class ${c.numClasses})` : ''}; output out (B, ${unet.outputChannels}, H, W)` +
         ` — from ${pipe.dir}${pipe.emaRate !== null ? ` (EMA ${pipe.emaRate})` : ''}`,
     );
     return 0;
@@ -57,7 +60,7 @@ async function exportWeb(checkpoint: string, out: string, ema: number | 'none' |
     throw new UsageError(`--out ${out}: exists and is not an earlier exported site; choose another folder`);
   }
   const pipe = loadPipeline(checkpoint, { ema, precision: 'fp32' });
-  const files = buildWebSite(pipe.model, pipe.config, title ?? `${path.basename(pipe.dir)} — diffuse sampler`);
+  const files = buildWebSite(exportableUNet(pipe), pipe.config, title ?? `${path.basename(pipe.dir)} — diffuse sampler`);
   await writeFolderAtomic(out, async (tmp) => {
     for (const [rel, bytes] of files) {
       mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
@@ -68,4 +71,10 @@ async function exportWeb(checkpoint: string, out: string, ema: number | 'none' |
   console.log(`wrote ${out}/ (index.html, model.onnx ${mb('model.onnx')} MB, ONNX Runtime Web ${mb('ort/ort-wasm-simd-threaded.jsep.wasm')} MB wasm) from ${pipe.dir}${pipe.emaRate !== null ? ` (EMA ${pipe.emaRate})` : ''}`);
   console.log(`open it with: diffuse serve ${out}   (serves with the headers that give the wasm its threads)`);
   return 0;
+}
+
+/** The UNet a pipeline samples with: DiT and latent (autoencoder) models are not exported yet (docs/export.md). */
+function exportableUNet(pipe: Pipeline): UNet {
+  if (pipe.decode !== undefined) throw new UsageError(`${pipe.dir}: a latent diffusion model; exporting its autoencoder's decoder is not supported yet — export works for pixel-space UNets`);
+  return requireUNet(pipe.model, 'ONNX export');
 }

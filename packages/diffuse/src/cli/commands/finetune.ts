@@ -15,6 +15,7 @@ import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { adapterRunSettings, ADAPTER_TRAIN_FLAGS, resumeAdapterRun } from '../adapter-run.js';
 import { emaOption } from './sample.js';
+import { requireUNet } from '../../train/factory.js';
 
 const LORA_FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "the base: a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'LoRA' },
@@ -80,7 +81,7 @@ export const command: Command = {
     console.log(`LoRA r=${lora.rank} α=${lora.alpha} on ${lora.paths.length} layers of ${lora.base} (${total.toLocaleString('en-US')} parameters, frozen)`);
     let r;
     try {
-      r = await runTraining({ config, out, resume, device, label: 'finetune', prepareModel: loraPreparer(baseWeights, lora) });
+      r = await runTraining({ config, out, resume, device, label: 'finetune', prepareModel: (model) => loraPreparer(baseWeights, lora)(requireUNet(model, 'LoRA')) });
     } finally {
       torch.dispose(Object.fromEntries(baseWeights));
     }

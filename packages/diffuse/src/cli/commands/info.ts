@@ -36,7 +36,9 @@ export const command: Command = {
       `parameters   ${params.toLocaleString('en-US')} (${(bytes / 1e6).toFixed(1)} MB on disk)`,
       `EMA rates    ${state.emaRates.length ? state.emaRates.join(', ') : 'none'}`,
       `data         ${c.run.data}, ${c.model.imageSize}×${c.model.imageSize}×${c.model.channels}${c.model.numClasses > 0 ? `, ${c.model.numClasses} classes` : ''}`,
-      `model        UNet ${c.model.modelChannels} ch × (${c.model.channelMult.join(',')}), ${c.model.numResBlocks} res blocks, attention at ds ${c.model.attentionDs.join(',') || 'none'}, dropout ${c.model.dropout}`,
+      c.model.backbone === 'dit'
+        ? `model        DiT p=${c.model.patchSize}, width ${c.model.hiddenSize}, ${c.model.depth} blocks, ${c.model.numHeads} heads, MLP ×${c.model.mlpRatio}`
+        : `model        UNet ${c.model.modelChannels} ch × (${c.model.channelMult.join(',')}), ${c.model.numResBlocks} res blocks, attention at ds ${c.model.attentionDs.join(',') || 'none'}, dropout ${c.model.dropout}`,
       `diffusion    T=${c.diffusion.diffusionSteps} ${c.diffusion.noiseSchedule}, predicts ${c.diffusion.meanType}, variance ${c.diffusion.varType}, loss ${c.diffusion.loss}`,
       `optimizer    AdamW lr ${c.optim.lr}, batch ${c.optim.batchSize}, weight decay ${c.optim.weightDecay}`,
       `created      ${state.createdAt}`,

@@ -9,7 +9,7 @@ import { writeFolderAtomic } from '../../io/atomic.js';
 import { makeGrid } from '../../io/grid.js';
 import { readNpzSync, writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
-import { generateImages, type SamplerChoice } from '../../pipeline/generate.js';
+import { generateImages, imageShapeOf, sampleSizeProblem, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
 import { applyLoras } from '../../adapters/apply.js';
 import { controlledModelFn, loadControlNet } from '../../adapters/controlnet.js';
@@ -22,6 +22,7 @@ import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { checkpointPhase } from '../../distill/schedule.js';
 import { AUTO_MEASURED_ON, AUTO_TABLE, autoSampler, DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
+import { requireUNet } from '../../train/factory.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
 export const SAMPLING_FLAGS: FlagSpec[] = [
@@ -173,10 +174,11 @@ async function controlFor(pipe: Pipeline, f: Record<string, FlagValue>): Promise
     return null;
   }
   if (f.controlImage === undefined) throw new UsageError('--controlnet needs --control-image FILE|DIR|FILE.npz (the control maps)');
-  const loaded = loadControlNet(pipe.model, f.controlnet as string);
+  const unet = requireUNet(pipe.model, '--controlnet');
+  const loaded = loadControlNet(unet, f.controlnet as string);
   const { imageSize, channels } = pipe.config.model;
   const maps = await readControlImages(f.controlImage as string, { size: imageSize, controlChannels: loaded.controlChannels, imageChannels: channels, detect: f.detect ? loaded.control : undefined });
-  pipe.spec = { ...pipe.spec, model: controlledModelFn(pipe.model, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
+  pipe.spec = { ...pipe.spec, model: controlledModelFn(unet, loaded.cn, (f.controlScale as number | undefined) ?? 1) };
   console.log(`ControlNet ${loaded.file} (${loaded.control}) with ${maps.size(0)} control map${maps.size(0) === 1 ? '' : 's'} at scale ${(f.controlScale as number | undefined) ?? 1}`);
   return maps.keep();
 }
@@ -207,6 +209,8 @@ export const command: Command = {
       { key: 'batchSize', type: 'int', min: 1, help: 'images per batch', defaultText: '64' },
       { key: 'fromNoise', type: 'string', help: "start from these x_T (an .npz whose arr_0 is float32 N×C×H×W, e.g. `diffuse invert`'s noise.npz); --n defaults to N" },
       { key: 'out', type: 'string', help: 'output folder' },
+      { key: 'height', type: 'int', min: 1, help: 'image height (default the trained size; a DiT takes any multiple of its patch, a UNet of 2^(levels − 1))' },
+      { key: 'width', type: 'int', min: 1, help: 'image width (default the trained size)' },
       { key: 'controlnet', type: 'string', help: "a ControlNet ('diffuse controlnet train' output folder or its controlnet.safetensors)", group: 'ControlNet' },
       { key: 'controlImage', type: 'string', help: 'control maps (an image, a folder of images, or an .npz), the model\'s size; sample i uses map i mod K' },
       { key: 'controlScale', type: 'float', min: 0, help: 'conditioning scale (0 = the base model)', defaultText: '1' },
@@ -235,10 +239,23 @@ export const command: Command = {
     const noise = f.fromNoise === undefined ? undefined : readStartNoise(f.fromNoise as string, pipe);
     const n = (f.n as number | undefined) ?? noise?.size(0) ?? 64;
     if (noise !== undefined && n > noise.size(0)) throw new UsageError(`--n ${n}: --from-noise ${String(f.fromNoise)} holds ${noise.size(0)} start noises`);
+    if (pipe.decode !== undefined && (f.height !== undefined || f.width !== undefined)) {
+      throw new UsageError("--height/--width: a latent model samples at its autoencoder's image size; drop --height/--width");
+    }
+    const trained = imageShapeOf(pipe).imageSize;
+    const height = (f.height as number | undefined) ?? trained;
+    const width = (f.width as number | undefined) ?? trained;
+    const sizeProblem = pipe.decode !== undefined ? null : sampleSizeProblem(pipe, height, width);
+    if (sizeProblem !== null) throw new UsageError(`--height/--width: ${sizeProblem}`);
+    if ((height !== trained || width !== trained) && (control !== null || noise !== undefined)) {
+      throw new UsageError('--height/--width: --controlnet and --from-noise take the trained size; drop --height/--width');
+    }
     const progress = new Progress('sample');
     const t0 = Date.now();
     const imgs = generateImages(pipe, {
       n,
+      height,
+      width,
       batchSize: f.batchSize as number | undefined,
       ...choice,
       guidance: f.guidance as number | undefined,
@@ -254,13 +271,13 @@ export const command: Command = {
     // Write everything into a temporary folder, then swap it in: never a half-written output.
     await writeFolderAtomic(out, async (tmp) => {
       mkdirSync(path.join(tmp, 'images'));
-      const { size, channels } = imgs;
-      const per = size * size * channels;
-      await writePng(path.join(tmp, 'grid.png'), makeGrid({ data: imgs.images, n, height: size, width: size, channels }, { nrow: Math.ceil(Math.sqrt(n)) }));
+      const { height: h, width: w, channels } = imgs;
+      const per = h * w * channels;
+      await writePng(path.join(tmp, 'grid.png'), makeGrid({ data: imgs.images, n, height: h, width: w, channels }, { nrow: Math.ceil(Math.sqrt(n)) }));
       for (let i = 0; i < n; i++) {
-        await writePng(path.join(tmp, 'images', `${String(i).padStart(6, '0')}.png`), { data: imgs.images.subarray(i * per, (i + 1) * per), width: size, height: size, channels });
+        await writePng(path.join(tmp, 'images', `${String(i).padStart(6, '0')}.png`), { data: imgs.images.subarray(i * per, (i + 1) * per), width: w, height: h, channels });
       }
-      const arrays: Parameters<typeof writeNpz>[1] = { arr_0: { dtype: 'uint8', shape: [n, size, size, channels], data: imgs.images } };
+      const arrays: Parameters<typeof writeNpz>[1] = { arr_0: { dtype: 'uint8', shape: [n, h, w, channels], data: imgs.images } };
       if (imgs.labels) arrays.arr_1 = { dtype: 'int64', shape: [n], data: imgs.labels };
       await writeNpz(path.join(tmp, 'samples.npz'), arrays);
     });
@@ -268,7 +285,7 @@ export const command: Command = {
     console.log(`${n} images in ${secs.toFixed(1)} s (${(n / secs).toFixed(1)} img/s) from ${pipe.dir}${pipe.emaRate !== null ? ` (EMA ${pipe.emaRate})` : ''}`);
     console.log(`grid:    ${path.join(out, 'grid.png')}`);
     console.log(`images:  ${path.join(out, 'images')}/`);
-    console.log(`arrays:  ${path.join(out, 'samples.npz')} (arr_0 uint8 ${n}×${imgs.size}×${imgs.size}×${imgs.channels}${imgs.labels ? ', arr_1 labels' : ''})`);
+    console.log(`arrays:  ${path.join(out, 'samples.npz')} (arr_0 uint8 ${n}×${imgs.height}×${imgs.width}×${imgs.channels}${imgs.labels ? ', arr_1 labels' : ''})`);
     return 0;
   },
 };
