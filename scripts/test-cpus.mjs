@@ -52,6 +52,9 @@ const QUICK = [
   'packages/diffuse/dist/test/controlnet.test.js',
   'packages/diffuse/dist/test/attn-processors.test.js',
   'packages/diffuse/dist/test/edit.test.js',
+  'packages/diffuse/dist/test/autoencoder.test.js',
+  'packages/diffuse/dist/test/dit.test.js',
+  'packages/diffuse/dist/test/export-onnx.test.js',
 ];
 
 function allTests() {

@@ -61,6 +61,10 @@ function goldenModel(): DiT {
 // Float32 through a few matmuls, LayerNorms and softmaxes of O(1) values: 1e-5 absolute is some
 // 100 ulps at the values' scale, far below any wiring error (a wrong order or axis moves O(0.1)).
 const TOL = 2e-5;
+// The whole model (embedding, every block, the final layer) compounds those roundings: on ATen's
+// scalar path (no AVX2: libm's tanh/exp instead of Sleef's, no FMA) its output differed by 2.3e-5
+// at values up to 3.5 (~100 ulps there); 5e-5 leaves a 2× margin and is still 2,000× below a wiring error.
+const TOL_MODEL = 5e-5;
 
 test('DiT matches the PyTorch mirror: embedding, modulation, attention, MLP, a block, the output on a 2×3 grid', () => {
   const model = goldenModel();
@@ -70,7 +74,7 @@ test('DiT matches the PyTorch mirror: embedding, modulation, attention, MLP, a b
     const y = torch.tensor(golden.y, { dtype: 'int64' });
     const out = model.forward(x, t, { y }); // (3, 4, 4, 6)
     assert.deepEqual(out.shape, golden.outShape);
-    assert.ok(maxDiff(values(out), golden.out) < TOL, `output differs by ${maxDiff(values(out), golden.out)}`);
+    assert.ok(maxDiff(values(out), golden.out) < TOL_MODEL, `output differs by ${maxDiff(values(out), golden.out)}`);
 
     // The pieces of block 0, fed the mirror's tokens and conditioning.
     const d = golden.options.hiddenSize!;
