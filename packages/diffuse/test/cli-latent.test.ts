@@ -3,7 +3,7 @@
 // (FID of decoded samples), sampled, animated, noised and scored (latent bits/dim) — images come
 // out decoded — and the wrong autoencoder, or wrong image shape, is refused in one line.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -73,6 +73,24 @@ test('AE → latent train (cached latents) → resume bit-exact → eval → sam
   assert.equal(readdirSync(fly).filter((x) => x.startsWith('latents-')).length, 0);
   const cached = readTrainLog(whole);
   readTrainLog(fly).forEach((row, i) => assert.ok(Math.abs(row.loss! - cached[i]!.loss!) <= 1e-4 * Math.abs(cached[i]!.loss!), `step ${row.step}: ${row.loss} vs ${cached[i]!.loss}`));
+});
+
+test('a latent model moved with its autoencoder beside it finds it there; without it, one line', () => {
+  const ck = path.join(at('ldm'), 'checkpoints', 'step-0000004');
+  const moved = at('moved');
+  cpSync(ck, moved, { recursive: true });
+  const state = JSON.parse(readFileSync(path.join(moved, 'state.json'), 'utf8')) as { config: { autoencoder: { path: string } } };
+  const recorded = state.config.autoencoder.path;
+  state.config.autoencoder.path = at('gone'); // as on another machine
+  writeFileSync(path.join(moved, 'state.json'), JSON.stringify(state));
+  assertUserError(diffuse('sample', '--checkpoint', moved, '--n', '2', '--steps', '2', '--out', at('m0')), /the autoencoder this latent model was trained with is gone/);
+  cpSync(recorded, path.join(moved, 'autoencoder'), { recursive: true });
+  const s = diffuse('sample', '--checkpoint', moved, '--n', '2', '--steps', '2', '--seed', '3', '--out', at('m1'));
+  assert.equal(s.code, 0, s.stderr);
+  const t = diffuse('sample', '--checkpoint', at('ldm'), '--n', '2', '--steps', '2', '--seed', '3', '--out', at('m2'));
+  assert.equal(t.code, 0, t.stderr);
+  assert.ok(readFileSync(path.join(at('m1'), 'samples.npz')).equals(readFileSync(path.join(at('m2'), 'samples.npz'))), 'the same samples as from the original place');
+  assert.ok(!existsSync(at('m0')), 'no output from the refused run');
 });
 
 test('wrong autoencoder or image shape: one line, exit 2', () => {

@@ -192,7 +192,21 @@ export function readTrainState(dir: string): TrainState {
   if (state.format > CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${file}: written by a newer diffuse (format ${state.format}); upgrade diffuse to read it`);
   }
+  relocateAutoencoder(state.config as { autoencoder?: { path?: unknown } }, dir);
   return state;
+}
+
+/**
+ * A latent model (or prior) records its autoencoder's absolute path. Moved together with that
+ * autoencoder — a folder `autoencoder/` in its checkpoint directory or in its run folder, which
+ * is how a shipped latent model travels — it finds the autoencoder there once the recorded path is
+ * gone. Only the path changes: the recorded weights hash is still checked when it loads.
+ */
+function relocateAutoencoder(config: { autoencoder?: { path?: unknown } }, dir: string): void {
+  const ref = config.autoencoder;
+  if (typeof ref !== 'object' || ref === null || typeof ref.path !== 'string' || existsSync(ref.path)) return;
+  const beside = [path.join(dir, 'autoencoder'), path.join(dir, '..', '..', 'autoencoder')].find((p) => existsSync(p));
+  if (beside !== undefined) ref.path = path.resolve(beside);
 }
 
 export interface LoadOptions {
