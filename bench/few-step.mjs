@@ -8,10 +8,19 @@
 //   flock /tmp/bench.lock node bench/few-step.mjs [--out DIR] [--phase-steps 150] [--teacher-steps 32]
 //                                                [--skip-distill] [--skip-baselines] [--n 500]
 //
+// Grid mode: every solver × a list of evaluation budgets on one checkpoint, each solver in its
+// best-measured configuration (SOLVERS below); writes DIR/grid-LABEL.json and prints the table.
+//
+//   flock /tmp/bench.lock node bench/few-step.mjs --grid [--checkpoint digits-cpu] [--label NAME]
+//       [--nfe 5,8,10,15,20,50] [--solvers ddim,dpmpp-2m,…] [--n 500] [--out DIR]
+//
+// A cell whose solver takes two evaluations a step (heun, dpmpp-2s) gets the most steps whose
+// evaluations fit the column and records the exact count.
+//
 // The machine is shared: the script prints `uptime` with every figure. DIFFUSE_THREADS (default 1)
 // sets the threads of every command.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,21 +37,101 @@ const teacherSteps = Number(opt('teacher-steps', 32));
 const n = opt('n', '500'); // samples per row (fewer only to check the script runs)
 const env = { ...process.env, DIFFUSE_THREADS: process.env.DIFFUSE_THREADS ?? '1' };
 
+/** Runs the CLI under /usr/bin/time (its CPU seconds, user + sys, land in `cpu`); returns stdout. */
 function diffuse(...a) {
-  const r = spawnSync(process.execPath, [BIN, ...a], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'cpu %U %S', process.execPath, BIN, ...a], { encoding: 'utf8', env, maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`diffuse ${a.join(' ')} failed (${r.status}): ${r.stderr}`);
+  const t = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr);
+  diffuse.cpu = t ? Number(t[1]) + Number(t[2]) : NaN;
   return r.stdout;
 }
 const load = () => loadavg()[0].toFixed(2);
 
-/** Samples 500 images with the flags, then scores them: FID, confident shares, seconds. */
+/**
+ * Samples n images with the flags, then scores them: FID, confident shares, the wall seconds of the
+ * command, the seconds of the sampling itself (the CLI's own count, without start-up and model
+ * loading) and the command's CPU seconds.
+ */
 function measure(name, flags) {
-  const dir = path.join(out, 'samples', name);
+  const dir = path.join(out, 'samples', name.replace(/[^\w.-]+/g, '_'));
   const t0 = performance.now();
-  diffuse('sample', ...flags, '--n', n, '--seed', '1', '--batch-size', '100', '--out', dir);
+  const said = diffuse('sample', ...flags, '--n', n, '--seed', '1', '--batch-size', '100', '--out', dir);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = diffuse.cpu;
+  const sampling = Number(/images in ([\d.]+) s/.exec(said)?.[1] ?? NaN);
   const r = JSON.parse(diffuse('fid', path.join(dir, 'samples.npz'), 'mnist:test', '--json'));
-  return { name, fid: r.fid, confident: r.confident.a, confidentReal: r.confident.b, seconds, load: load() };
+  return { name, fid: r.fid, confident: r.confident.a, confidentReal: r.confident.b, seconds, sampling, cpu, load: load() };
+}
+
+/**
+ * One configuration per solver: the best docs/samplers.md measured on digits-cpu for that solver
+ * (σ_max clamp and final step), or k-diffusion's defaults where nothing was measured (euler, heun).
+ * perStep: evaluations a step; final: evaluations saved on the last step (a last step into σ = 0
+ * is a single Euler/first-order evaluation for heun and 2S).
+ */
+const SOLVERS = {
+  ddim: { flags: ['--sampler', 'ddim'], note: '`uniform` grid, final step to ᾱ = 1 (the DDIM-50 reference)' },
+  'dpmpp-2m': { flags: ['--sampler', 'dpmpp-2m', '--sigma-max', '80', '--denoise-final', 'false'], note: '`logsnr`, σ_max 80, no final denoise' },
+  'dpmpp-3m': { flags: ['--sampler', 'dpmpp-3m', '--sigma-max', '40', '--denoise-final', 'false'], note: '`logsnr`, σ_max 40, no final denoise' },
+  'dpmpp-2s': { flags: ['--sampler', 'dpmpp-2s', '--sigma-max', '80'], note: '`logsnr`, σ_max 80, final denoise', perStep: 2, final: 1 },
+  'unipc-bh1': { flags: ['--sampler', 'unipc-bh1', '--sigma-max', '80', '--denoise-final', 'false'], note: '`logsnr`, σ_max 80, no final denoise' },
+  'unipc-bh2': { flags: ['--sampler', 'unipc-bh2', '--sigma-max', '80', '--denoise-final', 'false'], note: '`logsnr`, σ_max 80, no final denoise' },
+  euler: { flags: ['--sampler', 'euler', '--sigma-max', '80'], note: '`karras` ρ 7, σ_max 80, final denoise (unmeasured before: EDM\'s σ_max)' },
+  heun: { flags: ['--sampler', 'heun', '--sigma-max', '80'], note: '`karras` ρ 7, σ_max 80, final denoise (unmeasured before: EDM\'s σ_max)', perStep: 2, final: 1 },
+  ddpm: { flags: ['--sampler', 'ddpm'], note: 'ancestral, `uniform` respacing' },
+};
+
+/** The most steps whose evaluations fit the budget, and their exact evaluation count. */
+function stepsFor(solver, budget) {
+  const { perStep = 1, final = 0 } = SOLVERS[solver];
+  const steps = Math.max(1, Math.floor((budget + final) / perStep));
+  return { steps, nfe: steps * perStep - final };
+}
+
+if (args.includes('--grid')) {
+  const checkpoint = opt('checkpoint', 'digits-cpu');
+  const label = opt('label', path.basename(checkpoint));
+  const budgets = opt('nfe', '5,8,10,15,20,50').split(',').map(Number);
+  const solvers = opt('solvers', Object.keys(SOLVERS).join(',')).split(',');
+  for (const s of solvers) if (!(s in SOLVERS)) throw new Error(`unknown solver ${s}; known: ${Object.keys(SOLVERS).join(', ')}`);
+  mkdirSync(out, { recursive: true });
+  const file = path.join(out, `grid-${label}.json`);
+  // Resumable: cells already in the JSON are kept (a killed run picks up where it stopped).
+  const cells = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')).cells : [];
+  console.log(`${label} (${checkpoint}), ${n} samples, seed 1, batch 100, vs mnist:test; threads ${env.DIFFUSE_THREADS}`);
+  for (const s of solvers) {
+    for (const budget of budgets) {
+      if (cells.some((c) => c.solver === s && c.budget === budget)) continue;
+      const { steps, nfe } = stepsFor(s, budget);
+      const r = measure(`${label}-${s}-${steps}`, ['--checkpoint', checkpoint, ...SOLVERS[s].flags, '--steps', String(steps)]);
+      // Seconds of one evaluation of a 100-image batch: the sampling seconds over evaluations × batches.
+      const perNfe = r.sampling / (nfe * Math.ceil(Number(n) / 100));
+      cells.push({ solver: s, budget, steps, nfe, ...r, perNfe });
+      console.log(`${s} ${budget}: ${steps} steps = ${nfe} NFE, FID ${r.fid.toFixed(2)}, confident ${r.confident.toFixed(3)}, ${r.sampling.toFixed(1)} s sampling (${r.seconds.toFixed(1)} s wall, ${r.cpu.toFixed(1)} CPU-s), ${perNfe.toFixed(3)} s/NFE/100, load ${r.load}`);
+      writeFileSync(file, JSON.stringify({ label, checkpoint, n: Number(n), cpu: 'Intel Xeon Sapphire Rapids (2 cores, shared)', cells }, null, 1));
+    }
+  }
+  // The markdown table: FID / confident share / seconds per n samples in each cell (exact NFE in
+  // brackets where it differs from the column), then each solver's configuration.
+  // (every budget measured so far, so runs with different --nfe lists make one table)
+  const cols = [...new Set([...budgets, ...cells.map((c) => c.budget)])].sort((a, b) => a - b);
+  const rowsOf = [...new Set([...solvers, ...cells.map((c) => c.solver)])];
+  const head = `| solver | ${cols.map((b) => `${b} NFE`).join(' | ')} |\n|---|${cols.map(() => '---|').join('')}`;
+  console.log(`\n${head}`);
+  for (const s of rowsOf) {
+    const row = cols.map((b) => {
+      const c = cells.find((x) => x.solver === s && x.budget === b);
+      if (c === undefined) return '—';
+      return `${c.fid.toFixed(2)} / ${c.confident.toFixed(3)} / ${c.sampling.toFixed(0)} s${c.nfe !== b ? ` (${c.nfe})` : ''}`;
+    });
+    console.log(`| ${s} | ${row.join(' | ')} |`);
+  }
+  console.log('');
+  for (const s of rowsOf) console.log(`- ${s}: ${SOLVERS[s].note}`);
+  const per = cells.map((c) => c.perNfe).filter(Number.isFinite).sort((a, b) => a - b);
+  const loads = cells.map((c) => Number(c.load));
+  console.log(`\nseconds per evaluation of a 100-image batch: median ${per[per.length >> 1]?.toFixed(3)}, range ${per[0]?.toFixed(3)}–${per.at(-1)?.toFixed(3)}; load ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)}`);
+  process.exit(0);
 }
 
 const rows = [];

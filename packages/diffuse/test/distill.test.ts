@@ -114,6 +114,7 @@ test('auto: within every budget the lowest measured FID, never more evaluations 
     assert.ok(measured.fid <= lastFid, 'a bigger budget never picks a worse configuration');
     lastFid = measured.fid;
   }
+  assert.deepEqual(autoSampler(8).options, { sampler: 'dpmpp-3m', steps: 8, sigmaMax: 40, denoiseFinal: false });
   assert.deepEqual(autoSampler(10).options, { sampler: 'dpmpp-3m', steps: 10, sigmaMax: 40, denoiseFinal: false });
   assert.throws(() => autoSampler(0), RangeError);
 });
