@@ -1,13 +1,15 @@
 // `diffuse autoencoder train --disc-weight` through the real command: a KL and a VQ autoencoder
 // trained with VQGAN's patch discriminator switched on after step 1 resume bit-exactly across the
 // switch (the discriminator and its optimizer live in the checkpoint), log the adversarial terms
-// only after the start, and wrong discriminator flags answer one line with exit 2.
+// only after the start, and wrong discriminator flags answer one line with exit 2; reconstruct
+// writes its reconstructions as an .npz for diffuse fid.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
+import { readNpzSync } from '../src/io/npz.js';
 import { assertUserError, diffuse, TINY_AE } from './cli-helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'diffuse-disc-'));
@@ -41,6 +43,14 @@ for (const [kind, extra] of [['kl', []], ['vq', VQ]] as const) {
     const i = diffuse('autoencoder', 'info', '--checkpoint', whole);
     assert.equal(i.code, 0, i.stderr);
     assert.match(i.stdout, /trained with a 1-layer patch discriminator \(width 4, hinge loss, weight 0\.8 × adaptive weight from step 1\)/);
+    if (kind === 'vq') {
+      // Reconstructions as images for 'diffuse fid' (the measured effect in docs/autoencoders.md).
+      const npz = path.join(tmp, 'rec.npz');
+      const r = diffuse('autoencoder', 'reconstruct', '--checkpoint', whole, '--n', '20', '--npz', npz);
+      assert.equal(r.code, 0, r.stderr);
+      const arr = readNpzSync(npz).get('arr_0')!;
+      assert.deepEqual([arr.dtype, arr.shape], ['uint8', [20, 8, 8, 1]]);
+    }
   });
 }
 
@@ -50,4 +60,5 @@ test('wrong discriminator flags: one line, exit 2', () => {
   assertUserError(diffuse('autoencoder', 'train', '--out', bad, ...TINY_AE, '--disc-weight', '1', '--disc-layers', '2'), /a 2-layer patch discriminator leaves no logits for 8×8 images; use --disc-layers 1 or fewer/);
   assertUserError(diffuse('autoencoder', 'train', '--out', bad, ...TINY_AE, '--disc-weight', '1', '--disc-loss', 'wgan'), /--disc-loss/);
   assertUserError(diffuse('autoencoder', 'train', '--out', path.join(tmp, 'kl-whole'), '--resume', '--disc-weight', '0'), /drop --disc-weight/);
+  assertUserError(diffuse('autoencoder', 'reconstruct', '--checkpoint', path.join(tmp, 'kl-whole'), '--npz', path.join(tmp, 'rec.png')), /--npz .*rec\.png: the file name must end in \.npz/);
 });

@@ -10,6 +10,7 @@ import { writeNpz } from '../../io/npz.js';
 import { openImageSet } from '../../eval/image-sets.js';
 import { AutoencoderConfigError } from '../../models/autoencoder.js';
 import { encodeScaled, loadAutoencoder } from '../../pipeline/autoencoder.js';
+import { toUint8NHWC } from '../../pipeline/generate.js';
 import { AUTOENCODER_PRESETS, discConfigOf, isAutoencoderConfig, resolveAutoencoderConfig, type AutoencoderTrainConfig } from '../../train/autoencoder-config.js';
 import { CheckpointError, loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
 import type { DeepPartial } from '../../train/config.js';
@@ -113,12 +114,18 @@ async function reconstruct(f: Record<string, FlagValue>): Promise<number> {
   const { x } = await firstImages(await openImageSet(data, { size: a.imageSize, channels: a.inChannels as 1 | 3 }), n);
   let sum = 0;
   const used = new Set<number>();
+  const npz = f.npz as string | undefined;
+  if (npz !== undefined && !npz.toLowerCase().endsWith('.npz')) throw new UsageError(`--npz ${npz}: the file name must end in .npz`);
+  const frame = a.imageSize * a.imageSize * a.inChannels;
+  const images = npz === undefined ? null : new Uint8Array(x.size(0) * frame); // (N, H, W, C) for diffuse fid
   torch.noGrad(() => {
     for (let i = 0; i < x.size(0); i += 250) {
       torch.tidy(() => {
         const xi = x.narrow(0, i, Math.min(250, x.size(0) - i));
         if (ae.quantize !== null) for (const k of ae.quantizeImages(xi).indices.flatten().toArray()) used.add(k);
-        sum += reconstructionError(xi, ae.decode(ae.encode(xi))).mse * xi.size(0);
+        const xrec = ae.decode(ae.encode(xi)); // (b, C, H, W)
+        sum += reconstructionError(xi, xrec).mse * xi.size(0);
+        images?.set(toUint8NHWC(xrec), i * frame);
       });
     }
   });
@@ -128,6 +135,10 @@ async function reconstruct(f: Record<string, FlagValue>): Promise<number> {
   if (f.out !== undefined) {
     await writeReconstructionGrid(f.out as string, ae, x, 16);
     console.log(`inputs above reconstructions: ${f.out as string}`);
+  }
+  if (images !== null) {
+    await writeNpz(npz!, { arr_0: { dtype: 'uint8', shape: [x.size(0), a.imageSize, a.imageSize, a.inChannels], data: images } });
+    console.log(`reconstructions as images: ${npz!} (compare them with 'diffuse fid ${npz!} ${data}')`);
   }
   x.dispose();
   return 0;
@@ -194,6 +205,7 @@ export const command: Command = {
       { key: 'resume', type: 'bool', help: 'train: continue the run in --out (bit-exact)' },
       { key: 'checkpoint', type: 'string', help: 'reconstruct/encode/info: the autoencoder (output folder or checkpoint directory)' },
       { key: 'n', type: 'int', min: 1, help: 'reconstruct/encode: use the first N images', defaultText: 'reconstruct 2000, encode all' },
+      { key: 'npz', type: 'string', help: 'reconstruct: also write the reconstructions as an .npz of uint8 images (for diffuse fid)' },
       { key: 'indices', type: 'bool', help: 'encode (VQ): write the code indices (N, h, w) instead of latents' },
       { key: 'sample', type: 'bool', help: 'encode (KL): a posterior sample instead of its mean' },
       ...CONFIG_FLAGS.map(({ section: _s, field: _f, ...spec }) => spec),
