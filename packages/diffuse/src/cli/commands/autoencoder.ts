@@ -38,7 +38,7 @@ const CONFIG_FLAGS: (FlagSpec & { section: Section; field: string })[] = [
   { section: 'autoencoder', field: 'commitmentBeta', key: 'commitmentBeta', type: 'float', min: 0, help: 'VQ: β, the commitment weight' },
   { section: 'autoencoder', field: 'emaDecay', key: 'emaDecay', type: 'float', min: 0, max: 0.99999, help: 'VQ: update the codebook by EMA with this decay (0 = by its loss term)' },
   { section: 'autoencoder', field: 'reviveThreshold', key: 'reviveThreshold', type: 'float', min: 0, help: 'VQ: revive codes used less than this many times per batch on average (0 = never)' },
-  { section: 'disc', field: 'weight', key: 'discWeight', type: 'float', min: 0, help: "VQGAN's patch discriminator: weight of its adversarial term, times the adaptive weight (0 = off)", group: 'Discriminator' },
+  { section: 'disc', field: 'weight', key: 'discWeight', type: 'float', min: 0, help: "VQGAN's patch discriminator: weight of its adversarial term, times the adaptive weight (0 = off)", group: 'Discriminator', defaultText: '0' },
   { section: 'disc', field: 'start', key: 'discStart', type: 'int', min: 0, help: 'steps before the discriminator trains and its term is used', defaultText: '1000' },
   { section: 'disc', field: 'layers', key: 'discLayers', type: 'int', min: 1, help: 'strided layers of the PatchGAN (2 gives 5×5 patch logits on 28×28)', defaultText: '2' },
   { section: 'disc', field: 'channels', key: 'discChannels', type: 'int', min: 1, help: 'width of its first layer', defaultText: '32' },
