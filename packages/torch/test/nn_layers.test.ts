@@ -33,6 +33,7 @@ const cases: Record<string, () => Case> = {
   conv_transpose2d: () => unary(new nn.ConvTranspose2d(4, 6, 3, { stride: 2, padding: 1, outputPadding: 1, groups: 2 })),
   conv_transpose2d_rect: () => unary(new nn.ConvTranspose2d(3, 2, [2, 3], { stride: [2, 1], padding: [0, 1], dilation: [1, 2], bias: false })),
   group_norm: () => unary(new nn.GroupNorm(2, 6)),
+  batch_norm2d: () => unary(new nn.BatchNorm2d(3)),
   layer_norm: () => unary(new nn.LayerNorm([4, 5])),
   layer_norm_plain: () => unary(new nn.LayerNorm(5, { eps: 1e-3, elementwiseAffine: false })),
   embedding: () => unary(new nn.Embedding(10, 4)),
@@ -93,6 +94,20 @@ test('goldens cover every case built here', () => {
 for (const [name, g] of Object.entries(golden.cases)) {
   test(`${name}: forward and gradients match PyTorch`, () => check(name, g));
 }
+
+test('BatchNorm2d updates its running statistics as PyTorch does (momentum 0.1, unbiased variance)', () => {
+  tidy(() => {
+    const g = golden.cases.batch_norm2d!;
+    const m = new nn.BatchNorm2d(3);
+    m.forward(decode(g.inputs[0]!));
+    for (const k of ['running_mean', 'running_var']) assertClose(m.stateDict().get(k)!, g.state[k]!, k);
+    assert.equal(m.numBatchesTracked.item(), 1);
+    m.eval();
+    const before = m.runningMean.toArray();
+    m.forward(decode(g.inputs[0]!));
+    assert.deepEqual(m.runningMean.toArray(), before, 'eval mode leaves the running mean alone');
+  });
+});
 
 test('MultiheadAttention returns averaged weights (N, L, S) that sum to 1 over keys', () => {
   tidy(() => {

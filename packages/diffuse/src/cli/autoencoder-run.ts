@@ -16,7 +16,7 @@ import { writePng } from '../io/png.js';
 import type { Autoencoder } from '../models/autoencoder.js';
 import { toUint8NHWC } from '../pipeline/generate.js';
 import { RunReporter, writeHardware } from '../report/run-reporter.js';
-import type { AutoencoderTrainConfig } from '../train/autoencoder-config.js';
+import { discConfigOf, type AutoencoderTrainConfig } from '../train/autoencoder-config.js';
 import { trainAutoencoder } from '../train/autoencoder-trainer.js';
 import type { LoopConfig, LoopEvents } from '../train/simple-loop.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
@@ -153,10 +153,13 @@ export async function runAutoencoderTraining(cfg: AutoencoderTrainConfig, out: s
     `training a ${a.kind.toUpperCase()} autoencoder ${a.imageSize}×${a.imageSize}×${a.inChannels} → ${a.zChannels}×${a.imageSize / 2 ** (a.channelMult.length - 1)}² on ${cfg.run.data} ` +
       `(${dataset.length} images) for ${cfg.run.steps} steps${cfg.run.minutes > 0 ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${out}`,
   );
+  const d = discConfigOf(cfg);
+  if (d.weight > 0) console.log(`with a ${d.layers}-layer patch discriminator (${d.loss} loss, weight ${d.weight} × adaptive weight) from step ${d.start}`);
   try {
     return await runFolderTraining<Autoencoder>({
       out, label: 'autoencoder', config: cfg,
-      describe: (row) => `rec ${fmt(row.rec)}${row.kl !== undefined ? ` kl ${fmt(row.kl)}` : ` vq ${fmt(row.vq)} perplexity ${fmt(row.perplexity)} codes ${fmt(row.codes_used)}`}`,
+      describe: (row) => `rec ${fmt(row.rec)}${row.kl !== undefined ? ` kl ${fmt(row.kl)}` : ` vq ${fmt(row.vq)} perplexity ${fmt(row.perplexity)} codes ${fmt(row.codes_used)}`}` +
+        (row.d_loss !== undefined ? ` d_loss ${fmt(row.d_loss)} g_loss ${fmt(row.g_loss)} λ ${fmt(row.d_weight)}` : ''),
       onPreview: (file, ae) => writeReconstructionGrid(file, ae, scaleImages),
       train: (ctx) => trainAutoencoder({ config: cfg, checkpointRoot: root, data: loader, scaleImages, resume, ...ctx }),
     });

@@ -6,8 +6,9 @@ import type { Tensor } from '@diffuse/torch';
 import { Autoencoder } from '../models/autoencoder.js';
 import { measureScaleFactor } from '../models/autoencoder-kl.js';
 import { encodeScaled } from '../pipeline/autoencoder.js';
-import type { AutoencoderTrainConfig } from './autoencoder-config.js';
+import { discConfigOf, type AutoencoderTrainConfig } from './autoencoder-config.js';
 import type { CheckpointContents, TrainState } from './checkpoint.js';
+import { PatchGanTraining } from './patch-gan.js';
 import { trainLoop, type LoopEvents } from './simple-loop.js';
 import type { BatchSource, TrainResult } from './trainer.js';
 
@@ -48,26 +49,34 @@ export async function trainAutoencoder(opts: AutoencoderTrainOptions): Promise<T
   const cfg = structuredClone(opts.config);
   if (opts.resume === undefined) torch.manualSeed(cfg.run.seed);
   const ae = torch.tidy(() => new Autoencoder(cfg.autoencoder));
-  return trainLoop({
-    model: ae,
-    config: cfg,
-    lossOf(x) {
-      const l = ae.lossOf(x);
-      const logs: Record<string, number> = { rec: l.rec.item() };
-      if (l.kl !== undefined) logs.kl = l.kl.item();
-      if (l.vq !== undefined) logs.vq = l.vq.item();
-      if (l.perplexity !== undefined) logs.perplexity = l.perplexity;
-      if (l.used !== undefined) logs.codes_used = l.used;
-      return { loss: l.loss, logs };
-    },
-    stateConfig() {
-      cfg.autoencoder.scaleFactor = scaleFactorOf(ae, opts.scaleImages);
-      return structuredClone(cfg);
-    },
-    checkpointRoot: opts.checkpointRoot,
-    data: opts.data,
-    resume: opts.resume,
-    events: opts.events,
-    shouldStop: opts.shouldStop,
-  });
+  const disc = discConfigOf(cfg);
+  const gan = disc.weight > 0 ? new PatchGanTraining(ae, disc, cfg.optim.lr, cfg.run.seed) : undefined;
+  try {
+    return await trainLoop({
+      model: ae,
+      config: cfg,
+      lossOf(x, _y, step) {
+        const l = ae.lossOf(x);
+        const logs: Record<string, number> = { rec: l.rec.item() };
+        if (l.kl !== undefined) logs.kl = l.kl.item();
+        if (l.vq !== undefined) logs.vq = l.vq.item();
+        if (l.perplexity !== undefined) logs.perplexity = l.perplexity;
+        if (l.used !== undefined) logs.codes_used = l.used;
+        const loss = gan?.active(step) ? gan.generatorStep(l.loss, l.rec, l.xrec, logs) : l.loss;
+        return { loss, logs };
+      },
+      companion: gan,
+      stateConfig() {
+        cfg.autoencoder.scaleFactor = scaleFactorOf(ae, opts.scaleImages);
+        return structuredClone(cfg);
+      },
+      checkpointRoot: opts.checkpointRoot,
+      data: opts.data,
+      resume: opts.resume,
+      events: opts.events,
+      shouldStop: opts.shouldStop,
+    });
+  } finally {
+    gan?.dispose();
+  }
 }

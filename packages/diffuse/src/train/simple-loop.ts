@@ -26,8 +26,10 @@ export interface LoopConfig {
 export interface LoopOptions<M extends nn.Module> {
   model: M;
   config: LoopConfig;
-  /** One step's loss on a batch, and the numbers to log (averaged over the log interval). */
-  lossOf(x: Tensor, y: Tensor): { loss: Tensor; logs: Record<string, number> };
+  /** One step's loss on a batch, and the numbers to log (averaged over the log interval). @param step the steps taken before it */
+  lossOf(x: Tensor, y: Tensor, step: number): { loss: Tensor; logs: Record<string, number> };
+  /** A second network trained beside the model (a discriminator): its step on the same batch, and its state. */
+  companion?: LoopCompanion;
   /** The config stored in each checkpoint's state.json (called at each save). */
   stateConfig(): unknown;
   checkpointRoot: string;
@@ -35,6 +37,19 @@ export interface LoopOptions<M extends nn.Module> {
   resume?: CheckpointContents;
   events?: LoopEvents<M>;
   shouldStop?: () => boolean;
+}
+
+/** A network trained beside the model, with its own optimizer, saved in train-state.safetensors. */
+export interface LoopCompanion {
+  /**
+   * Its update on the batch, after the model's optimizer step; returns the numbers to log.
+   * @param step the steps taken before this one. @param x the batch (B, C, H, W).
+   */
+  step(step: number, x: Tensor): Record<string, number>;
+  /** Its weights and optimizer tensors (fresh handles: the loop disposes them after saving) and the JSON half. */
+  state(): { tensors: Record<string, Tensor>; meta: unknown };
+  /** Restores what state() returned. */
+  load(tensors: Record<string, Tensor>, meta: unknown): void;
 }
 
 const RNG_KEY = 'rng.default';
@@ -60,6 +75,7 @@ export async function trainLoop<M extends nn.Module>(o: LoopOptions<M>): Promise
       if (opt !== undefined) optimizer.loadStateDict(torch.optim.unflattenStateDict(resume.trainTensors, opt as torch.optim.OptimizerStateMeta));
       const rng = resume.trainTensors[RNG_KEY];
       if (rng !== undefined) torch.defaultGenerator().setState(rng);
+      o.companion?.load(resume.trainTensors, (resume.state as { companion?: unknown }).companion);
     } catch (e) {
       throw new CheckpointError(`${resume.dir}: cannot resume from this checkpoint (${firstLine(e)}); ${MISMATCHED}`);
     }
@@ -72,20 +88,22 @@ export async function trainLoop<M extends nn.Module>(o: LoopOptions<M>): Promise
   const save = (): string => {
     const optFlat = torch.optim.flattenStateDict(optimizer.stateDict());
     const rng = torch.defaultGenerator().getState();
+    const companion = o.companion?.state();
     const state = {
       format: CHECKPOINT_FORMAT, step, config: o.stateConfig(), examples, optimizer: optFlat.meta, data: o.data.position(),
-      emaRates: [], seconds: priorSeconds + (performance.now() - t0) / 1000, createdAt: new Date().toISOString(),
+      ...(companion === undefined ? {} : { companion: companion.meta }), emaRates: [], seconds: priorSeconds + (performance.now() - t0) / 1000, createdAt: new Date().toISOString(),
     };
     try {
       const dir = saveCheckpoint(
         o.checkpointRoot,
-        { state: state as unknown as TrainState, model: Object.fromEntries(model.stateDict()), ema: new Map(), trainTensors: { ...optFlat.tensors, [RNG_KEY]: rng } },
+        { state: state as unknown as TrainState, model: Object.fromEntries(model.stateDict()), ema: new Map(), trainTensors: { ...optFlat.tensors, ...companion?.tensors, [RNG_KEY]: rng } },
         { keep: cfg.run.keepCheckpoints },
       );
       o.events?.onCheckpoint?.(dir, step);
       return dir;
     } finally {
       torch.dispose(optFlat.tensors);
+      if (companion !== undefined) torch.dispose(companion.tensors);
       rng.dispose();
     }
   };
@@ -120,19 +138,24 @@ export async function trainLoop<M extends nn.Module>(o: LoopOptions<M>): Promise
     const lr = learningRate(schedule, step);
     const loss = torch.tidy(() => {
       model.zeroGrad();
-      const l = o.lossOf(batch.x, batch.y);
+      const l = o.lossOf(batch.x, batch.y, step);
       l.loss.backward();
       const v = l.loss.item();
       means.add('loss', v);
       for (const [key, value] of Object.entries(l.logs)) means.add(key, value);
       return v;
     });
-    batch.x.dispose();
-    batch.y.dispose();
-    if (!Number.isFinite(loss)) throw new TrainingError(`the autoencoder loss became ${loss} at step ${step + 1}; the last checkpoint is intact. Lower --lr`);
+    if (!Number.isFinite(loss)) {
+      batch.x.dispose();
+      batch.y.dispose();
+      throw new TrainingError(`the autoencoder loss became ${loss} at step ${step + 1}; the last checkpoint is intact. Lower --lr`);
+    }
     const gradNorm = torch.optim.clipGradNorm_(params, cfg.optim.gradClip > 0 ? cfg.optim.gradClip : Infinity);
     for (const g of optimizer.paramGroups) g.lr = lr;
     torch.tidy(() => optimizer.step());
+    if (o.companion !== undefined) for (const [key, value] of Object.entries(o.companion.step(step, batch.x))) means.add(key, value);
+    batch.x.dispose();
+    batch.y.dispose();
     step++;
     examples += cfg.optim.batchSize;
     means.add('grad_norm', gradNorm);

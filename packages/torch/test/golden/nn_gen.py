@@ -128,6 +128,9 @@ class Composite(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.1), nn.Linear(8, 2))
         self.register_buffer("scale", torch.ones(3))  # own buffers come before children's entries
 
+# Training mode: batch statistics; the state saved after the step holds the updated running ones.
+cases["batch_norm2d"] = run(nn.BatchNorm2d(3), [r(4, 3, 5, 5)], randomize_params=True)
+
 
 composite = [[k, list(v.shape)] for k, v in Composite().state_dict().items()]
 

@@ -10,7 +10,8 @@ import { writeNpz } from '../../io/npz.js';
 import { openImageSet } from '../../eval/image-sets.js';
 import { AutoencoderConfigError } from '../../models/autoencoder.js';
 import { encodeScaled, loadAutoencoder } from '../../pipeline/autoencoder.js';
-import { AUTOENCODER_PRESETS, isAutoencoderConfig, resolveAutoencoderConfig, type AutoencoderTrainConfig } from '../../train/autoencoder-config.js';
+import { toUint8NHWC } from '../../pipeline/generate.js';
+import { AUTOENCODER_PRESETS, discConfigOf, isAutoencoderConfig, resolveAutoencoderConfig, type AutoencoderTrainConfig } from '../../train/autoencoder-config.js';
 import { CheckpointError, loadCheckpoint, resolveCheckpointDir } from '../../train/checkpoint.js';
 import type { DeepPartial } from '../../train/config.js';
 import { UsageError, type FlagSpec, type FlagValue } from '../args.js';
@@ -18,7 +19,7 @@ import { firstImages, runAutoencoderTraining, writeReconstructionGrid } from '..
 import { THREADS_FLAG } from '../common-flags.js';
 import type { Command } from '../main.js';
 
-type Section = 'autoencoder' | 'optim' | 'run';
+type Section = 'autoencoder' | 'disc' | 'optim' | 'run';
 /** Each flag of `train` and the config field it sets. */
 const CONFIG_FLAGS: (FlagSpec & { section: Section; field: string })[] = [
   { section: 'run', field: 'data', key: 'data', type: 'string', help: "training images: 'mnist', an image folder, or an .npz", group: 'Data' },
@@ -37,6 +38,12 @@ const CONFIG_FLAGS: (FlagSpec & { section: Section; field: string })[] = [
   { section: 'autoencoder', field: 'commitmentBeta', key: 'commitmentBeta', type: 'float', min: 0, help: 'VQ: β, the commitment weight' },
   { section: 'autoencoder', field: 'emaDecay', key: 'emaDecay', type: 'float', min: 0, max: 0.99999, help: 'VQ: update the codebook by EMA with this decay (0 = by its loss term)' },
   { section: 'autoencoder', field: 'reviveThreshold', key: 'reviveThreshold', type: 'float', min: 0, help: 'VQ: revive codes used less than this many times per batch on average (0 = never)' },
+  { section: 'disc', field: 'weight', key: 'discWeight', type: 'float', min: 0, help: "VQGAN's patch discriminator: weight of its adversarial term, times the adaptive weight (0 = off)", group: 'Discriminator', defaultText: '0' },
+  { section: 'disc', field: 'start', key: 'discStart', type: 'int', min: 0, help: 'steps before the discriminator trains and its term is used', defaultText: '1000' },
+  { section: 'disc', field: 'layers', key: 'discLayers', type: 'int', min: 1, help: 'strided layers of the PatchGAN (2 gives 5×5 patch logits on 28×28)', defaultText: '2' },
+  { section: 'disc', field: 'channels', key: 'discChannels', type: 'int', min: 1, help: 'width of its first layer', defaultText: '32' },
+  { section: 'disc', field: 'lr', key: 'discLr', type: 'float', min: 0, help: "its AdamW learning rate, betas (0.5, 0.9) (0 = the autoencoder's --lr)", defaultText: '0' },
+  { section: 'disc', field: 'loss', key: 'discLoss', type: 'string', choices: ['hinge', 'vanilla'], help: 'its loss', defaultText: 'hinge' },
   { section: 'optim', field: 'lr', key: 'lr', type: 'float', min: 0, help: 'AdamW learning rate', group: 'Training' },
   { section: 'optim', field: 'batchSize', key: 'batchSize', type: 'int', min: 1, help: 'images per step' },
   { section: 'optim', field: 'warmupSteps', key: 'warmupSteps', type: 'int', min: 0, help: 'linear learning-rate warmup steps' },
@@ -107,12 +114,18 @@ async function reconstruct(f: Record<string, FlagValue>): Promise<number> {
   const { x } = await firstImages(await openImageSet(data, { size: a.imageSize, channels: a.inChannels as 1 | 3 }), n);
   let sum = 0;
   const used = new Set<number>();
+  const npz = f.npz as string | undefined;
+  if (npz !== undefined && !npz.toLowerCase().endsWith('.npz')) throw new UsageError(`--npz ${npz}: the file name must end in .npz`);
+  const frame = a.imageSize * a.imageSize * a.inChannels;
+  const images = npz === undefined ? null : new Uint8Array(x.size(0) * frame); // (N, H, W, C) for diffuse fid
   torch.noGrad(() => {
     for (let i = 0; i < x.size(0); i += 250) {
       torch.tidy(() => {
         const xi = x.narrow(0, i, Math.min(250, x.size(0) - i));
         if (ae.quantize !== null) for (const k of ae.quantizeImages(xi).indices.flatten().toArray()) used.add(k);
-        sum += reconstructionError(xi, ae.decode(ae.encode(xi))).mse * xi.size(0);
+        const xrec = ae.decode(ae.encode(xi)); // (b, C, H, W)
+        sum += reconstructionError(xi, xrec).mse * xi.size(0);
+        images?.set(toUint8NHWC(xrec), i * frame);
       });
     }
   });
@@ -122,6 +135,10 @@ async function reconstruct(f: Record<string, FlagValue>): Promise<number> {
   if (f.out !== undefined) {
     await writeReconstructionGrid(f.out as string, ae, x, 16);
     console.log(`inputs above reconstructions: ${f.out as string}`);
+  }
+  if (images !== null) {
+    await writeNpz(npz!, { arr_0: { dtype: 'uint8', shape: [x.size(0), a.imageSize, a.imageSize, a.inChannels], data: images } });
+    console.log(`reconstructions as images: ${npz!} (compare them with 'diffuse fid ${npz!} ${data}')`);
   }
   x.dispose();
   return 0;
@@ -167,6 +184,10 @@ function info(f: Record<string, FlagValue>): number {
   console.log(a.kind === 'kl'
     ? `  KL weight ${a.klWeight}, scale factor ${a.scaleFactor.toPrecision(5)} (1/std of training latents)`
     : `  codebook ${a.codebookSize}×${a.zChannels}, β ${a.commitmentBeta}, ${a.emaDecay > 0 ? `EMA decay ${a.emaDecay}` : 'codebook loss'}, revive below ${a.reviveThreshold}, scale factor ${a.scaleFactor.toPrecision(5)}`);
+  const d = discConfigOf(config);
+  if (d.weight > 0) {
+    console.log(`  trained with a ${d.layers}-layer patch discriminator (width ${d.channels}, ${d.loss} loss, weight ${d.weight} × adaptive weight from step ${d.start}); its weights and optimizer are in train-state.safetensors`);
+  }
   console.log(`  trained on ${config.run.data}${config.run.limit > 0 ? ` (first ${config.run.limit})` : ''}, ${a.recLoss.toUpperCase()} reconstruction loss`);
   return 0;
 }
@@ -184,6 +205,7 @@ export const command: Command = {
       { key: 'resume', type: 'bool', help: 'train: continue the run in --out (bit-exact)' },
       { key: 'checkpoint', type: 'string', help: 'reconstruct/encode/info: the autoencoder (output folder or checkpoint directory)' },
       { key: 'n', type: 'int', min: 1, help: 'reconstruct/encode: use the first N images', defaultText: 'reconstruct 2000, encode all' },
+      { key: 'npz', type: 'string', help: 'reconstruct: also write the reconstructions as an .npz of uint8 images (for diffuse fid)' },
       { key: 'indices', type: 'bool', help: 'encode (VQ): write the code indices (N, h, w) instead of latents' },
       { key: 'sample', type: 'bool', help: 'encode (KL): a posterior sample instead of its mean' },
       ...CONFIG_FLAGS.map(({ section: _s, field: _f, ...spec }) => spec),
