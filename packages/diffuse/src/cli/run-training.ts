@@ -92,6 +92,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   const pixels = cfg.autoencoder ?? cfg.model; // a latent run reads images of the autoencoder's size
   let dataset = openDataset(cfg.run.data, { size: pixels.imageSize, channels: pixels.channels, frames: cfg.model.frames, clipDigits: cfg.run.clipDigits });
   checkClipData(cfg, dataset);
+  if (cfg.run.evalInterval > 0 && cfg.model.frames !== undefined) throw new UsageError('--eval-interval: FID/KID score images, and this is a clip model; drop --eval-interval (look at the preview strips, --preview-interval)');
   if (cfg.run.classCond) {
     if (dataset.numClasses === 0) throw new UsageError(`${cfg.run.data}: --class-cond needs labelled data (class from the file-name prefix before '_', or an npz with arr_1)`);
     if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
@@ -133,7 +134,6 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     return [s, h] as const;
   });
   // The feature network is loaded up front, so a missing one fails before any training.
-  if (cfg.run.evalInterval > 0 && cfg.model.frames !== undefined) throw new UsageError('--eval-interval: FID/KID score images, and this is a clip model; drop --eval-interval (look at the preview strips, --preview-interval)');
   const extractor = cfg.run.evalInterval > 0 ? loadExtractor(pixels.channels === 1 && pixels.imageSize === 28 ? 'digits' : 'inception') : undefined;
   let lastEval: Evaluation | undefined;
   const stepsGoal = cfg.run.steps;
