@@ -285,7 +285,7 @@ export const command: Command = {
     progress.clear();
     control?.dispose();
     // Write everything into a temporary folder, then swap it in: never a half-written output.
-    if (imgs.frames > 1 || clipFrames !== undefined) {
+    if (clipFrames !== undefined) {
       await writeClips(out, imgs);
       reportClips(out, imgs, (Date.now() - t0) / 1000, pipe);
       return 0;
