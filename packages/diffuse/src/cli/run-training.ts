@@ -90,7 +90,9 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   computeDtypeFor(cfg.run.precision, o.device); // a precision this CPU cannot run fails here, before anything is written
   // The data is opened (and checked) before anything is written.
   const pixels = cfg.autoencoder ?? cfg.model; // a latent run reads images of the autoencoder's size
-  let dataset = openDataset(cfg.run.data, { size: pixels.imageSize, channels: pixels.channels });
+  let dataset = openDataset(cfg.run.data, { size: pixels.imageSize, channels: pixels.channels, frames: cfg.model.frames, clipDigits: cfg.run.clipDigits });
+  checkClipData(cfg, dataset);
+  if (cfg.run.evalInterval > 0 && cfg.model.frames !== undefined) throw new UsageError('--eval-interval: FID/KID score images, and this is a clip model; drop --eval-interval (look at the preview strips, --preview-interval)');
   if (cfg.run.classCond) {
     if (dataset.numClasses === 0) throw new UsageError(`${cfg.run.data}: --class-cond needs labelled data (class from the file-name prefix before '_', or an npz with arr_1)`);
     if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
@@ -141,7 +143,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   let lastImgPerSec = 0;
 
   if (lead) console.log(
-    `training ${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} images${skipped > 0 ? `; ${skipped} non-image files skipped` : ''})` +
+    `training ${cfg.model.frames !== undefined ? `${cfg.model.frames}-frame clips of ` : ''}${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} ${cfg.model.frames !== undefined ? 'clips' : 'images'}${skipped > 0 ? `; ${skipped} non-image files skipped` : ''})` +
       ` for ${stepsGoal} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${o.out}`,
   );
   if (lead && worldSize > 1) {
@@ -196,9 +198,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
         },
         async onPreview(step, model) {
           const pipe = pipelineFromModel(cfg, model, true, o.device);
-          const imgs = generateImages(pipe, { n: 16, batchSize: 16, ...evalSampling(cfg, step), seed: 0 });
+          // Clips: 4 of them, a row of frames each (their frames follow one another in the array).
+          const frames = cfg.model.frames ?? 1;
+          const n = frames > 1 ? 4 : 16;
+          const imgs = generateImages(pipe, { n, batchSize: n, ...evalSampling(cfg, step), seed: 0 });
           mkdirSync(path.join(o.out, 'previews'), { recursive: true });
-          await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: 4 }));
+          await writePng(path.join(o.out, 'previews', `step-${String(step).padStart(7, '0')}.png`), makeGrid({ data: imgs.images, n: imgs.n * frames, height: imgs.size, width: imgs.size, channels: imgs.channels }, { nrow: frames > 1 ? frames : 4 }));
           reporter.poke();
         },
         async onEvaluate(step, model) {
@@ -226,6 +231,20 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
   if (lead) await reporter.finish();
   if (lastEval !== undefined) console.log(`final FID ${lastEval.fid.toFixed(2)} (KID ${lastEval.kid.mean.toFixed(3)}) of the EMA model at step ${result.step}`);
   return { ...result, signal, out: o.out };
+}
+
+/**
+ * Clips go to clip models and images to image models: the data and the model must agree on frames
+ * (a resumed run may name other --data). A latent run's data are images of the autoencoder.
+ * @throws UsageError with one line saying which way round it is and what to do.
+ */
+function checkClipData(cfg: TrainConfig, dataset: AnyImageDataset): void {
+  const [data, model] = [dataset.frames, cfg.model.frames];
+  if (data === model) return;
+  if (cfg.autoencoder !== undefined && model !== undefined) throw new UsageError('--autoencoder: latent clips are not built; train a clip model on pixels');
+  if (model === undefined) throw new UsageError(`${cfg.run.data} gives clips of ${data} frames, and this is an image model; train a clip model (--model dit, --preset moving-digits)`);
+  if (data === undefined) throw new UsageError(`${cfg.run.data} gives images, and this is a clip model (${model} frames); use --data moving-digits, or drop --frames`);
+  throw new UsageError(`${cfg.run.data} gives clips of ${data} frames, and this model takes ${model}; pass --frames ${model}`);
 }
 
 /** DIFFUSE_REPORT_INTERVAL_MS: a fixed time between report refreshes (tests watch them change). */

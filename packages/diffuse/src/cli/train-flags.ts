@@ -18,7 +18,9 @@ const O = 'optim';
 const R = 'run';
 
 export const CONFIG_FLAGS: ConfigFlag[] = [
-  { section: R, key: 'data', type: 'string', help: "training images: 'mnist' (the bundled digits), an image folder, or an .npz file", group: 'Data' },
+  { section: R, key: 'data', type: 'string', help: "training images: 'mnist' (the bundled digits), 'moving-digits' (clips of moving digits; --model dit), an image folder, or an .npz file", group: 'Data' },
+  { section: M, key: 'frames', type: 'int', min: 1, help: "clips: frames per clip (with --data moving-digits; default 8)" },
+  { section: R, key: 'clipDigits', type: 'int', min: 1, max: 4, help: 'moving-digits: digits per clip (1 labels the clip with its class)' },
   { section: M, key: 'imageSize', type: 'int', min: 8, max: 1024, help: 'image side in pixels (images are resized and centre-cropped)' },
   { section: M, key: 'channels', type: 'int', min: 1, max: 3, help: '1 = grayscale, 3 = RGB' },
   { section: R, key: 'randomFlip', type: 'bool', help: 'random horizontal flips' },
@@ -30,6 +32,7 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { section: M, key: 'hiddenSize', type: 'int', min: 4, help: 'DiT: token width' },
   { section: M, key: 'depth', type: 'int', min: 1, help: 'DiT: number of blocks' },
   { section: M, key: 'mlpRatio', type: 'float', min: 0, help: 'DiT: MLP width as a multiple of the token width' },
+  { section: M, key: 'temporalPatch', type: 'int', min: 1, help: 'DiT clips: frames per patch pt (the frames must be divisible by it)' },
 
   { section: M, key: 'modelChannels', type: 'int', min: 8, help: 'base channel count of the UNet', group: 'Model (improved-diffusion UNet)' },
   { section: M, key: 'numResBlocks', type: 'int', min: 1, help: 'residual blocks per resolution' },

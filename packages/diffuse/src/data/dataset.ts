@@ -18,6 +18,8 @@ export interface DatasetInfo {
   readonly channels: number;
   /** Images are size×size. */
   readonly size: number;
+  /** Clips: frames T per sample, whose image is then C·T·H·W values (CTHW); absent for images. */
+  readonly frames?: number;
 }
 
 /** A dataset whose images are in memory: get() is synchronous and cheap. */

@@ -9,6 +9,7 @@ export { decodeImage, runDecodeJob } from './decode.js';
 export { IMAGE_EXTENSIONS, ClassSource, listImageFiles, classLabels, ImageFolderDataset, type ImageFolderOptions, type ImageListing } from './image-folder.js';
 export { U8ArrayDataset, F32ArrayDataset, type U8ArrayOptions, type F32ArrayOptions } from './array-dataset.js';
 export { MNIST_SIZE, loadMnistDigits, mnistDataset, type MnistDigits, type MnistOptions } from './mnist.js';
+export { MOVING_DIGITS, MOVING_DIGITS_DEFAULTS, MovingDigitsDataset, bounce, movingDigitTracks, type MovingDigitsOptions, type DigitTrack } from './moving-digits.js';
 export { loadNpzDataset, type NpzDatasetOptions } from './npz-dataset.js';
 export { hash32, mulberry32, epochPermutation, flipAt } from './shuffle.js';
 export { DecodePool, defaultWorkerCount } from './worker-pool.js';

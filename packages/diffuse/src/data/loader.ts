@@ -19,7 +19,7 @@ export interface LoaderPosition {
 
 /** One batch. The caller owns (and disposes) x and y. */
 export interface Batch {
-  /** Images (B, C, H, W) float32 in [-1, 1]. */
+  /** Images (B, C, H, W) float32 in [-1, 1]; clips (B, C, T, H, W) from a clip dataset. */
   x: torch.Tensor;
   /** Class labels (B,) int64; -1 for unlabeled datasets. */
   y: torch.Tensor;
@@ -161,12 +161,13 @@ export class BatchLoader implements AsyncIterable<Batch> {
     const local = this.opts.batchSize / this.shard.worldSize;
     const lo = this.shard.rank * local; // this rank's first row in the global batch
     const indices = this.indicesOf(epoch, batch).slice(lo, lo + local);
-    const chw = ds.channels * ds.size * ds.size;
+    const frames = ds.frames ?? 1; // a clip's C·T·H·W values; flips mirror each frame's rows alike
+    const chw = ds.channels * frames * ds.size * ds.size;
     const images = new Float32Array(indices.length * chw);
     const labels = new BigInt64Array(indices.length);
     const put = (k: number, image: Float32Array, label: number): void => {
       if (image.length !== chw) throw new Error(`BatchLoader: dataset gave ${image.length} values for image ${indices[k]}, expected ${chw}`);
-      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + lo + k)) hflipCHW(image, ds.channels, ds.size, ds.size);
+      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + lo + k)) hflipCHW(image, ds.channels * frames, ds.size, ds.size);
       images.set(image, k * chw);
       labels[k] = BigInt(label);
     };
@@ -215,8 +216,9 @@ export class BatchLoader implements AsyncIterable<Batch> {
     this.advance(this.yielded);
     this.fill();
     const b = host.indices.length;
-    const { channels: c, size } = this.dataset;
-    const x = torch.tensor(host.images, { shape: [b, c, size, size], device: this.opts.device }); // (B, C, H, W)
+    const { channels: c, size, frames } = this.dataset;
+    const shape = frames === undefined ? [b, c, size, size] : [b, c, frames, size, size];
+    const x = torch.tensor(host.images, { shape, device: this.opts.device }); // (B, C, H, W), or clips (B, C, T, H, W)
     const y = torch.tensor(host.labels, { shape: [b], device: this.opts.device }); // (B,)
     return { x, y, epoch: host.epoch, batch: host.batch, indices: host.indices };
   }

@@ -40,8 +40,10 @@ export interface GenerateOptions extends SamplerChoice {
 }
 
 export interface GeneratedImages {
-  /** uint8 (N, H, W, C) row-major. */
+  /** uint8 (N, H, W, C) row-major; a clip model's (N, T, H, W, C): each clip's frames in order. */
   images: Uint8Array;
+  /** Frames T per sample: 1 for an image model. */
+  frames: number;
   /** int64 labels for class-conditional models, else null. */
   labels: BigInt64Array | null;
   n: number;
@@ -57,9 +59,13 @@ export function imageShapeOf(pipe: Pipeline): { imageSize: number; channels: num
   return pipe.config.autoencoder ?? pipe.config.model;
 }
 
-/** [-1, 1] floats (B, C, H, W) → uint8 (B, H, W, C): ((x + 1)·127.5) clamped, truncated as improved-diffusion. */
+/**
+ * [-1, 1] floats (B, C, H, W) → uint8 (B, H, W, C): ((x + 1)·127.5) clamped, truncated as
+ * improved-diffusion; clips (B, C, T, H, W) → (B, T, H, W, C), channels last as for images.
+ */
 export function toUint8NHWC(x: Tensor): Uint8Array {
-  return torch.tidy(() => x.add(1).mul(127.5).clamp(0, 255).to('uint8').permute([0, 2, 3, 1]).contiguous().data() as Uint8Array);
+  const channelsLast = x.ndim === 5 ? [0, 2, 3, 4, 1] : [0, 2, 3, 1];
+  return torch.tidy(() => x.add(1).mul(127.5).clamp(0, 255).to('uint8').permute(channelsLast).contiguous().data() as Uint8Array);
 }
 
 /** Labels (count,) int64 for a class-conditional pipeline: `classes` (default all) cycled from index start; undefined otherwise. */
@@ -105,7 +111,10 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
   const { channels: zChannels } = pipe.config.model;
   const [zHeight, zWidth] = pipe.decode !== undefined ? [pipe.config.model.imageSize, pipe.config.model.imageSize] : [height, width];
   const batch = Math.max(1, Math.min(o.batchSize ?? 64, o.n));
-  const images = new Uint8Array(o.n * height * width * channels);
+  // A clip model draws (b, C, T, H, W) noise; the diffusion and samplers are rank-agnostic.
+  const frames = pipe.config.model.frames ?? 1;
+  const clipDims = pipe.config.model.frames !== undefined ? [frames] : [];
+  const images = new Uint8Array(o.n * frames * height * width * channels);
   const labels = pipe.config.model.numClasses > 0 ? new BigInt64Array(o.n) : null;
   const generator = new torch.Generator({ seed: o.seed ?? 0 });
   for (let start = 0; start < o.n; start += batch) {
@@ -113,17 +122,17 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
     torch.tidy(() => {
       const y = labelsFor(pipe, start, count, o.classes);
       const x = torch.noGrad(() =>
-        sample(pipe.spec, [count, zChannels, zHeight, zWidth], {
+        sample(pipe.spec, [count, zChannels, ...clipDims, zHeight, zWidth], {
           ...samplerOptions(pipe, o, generator, y, o.batchKwargs?.(start, count)),
           noise: o.noise?.narrow(0, start, count).to(pipe.device), // (b, C, H, W)
           progress: o.progress ? (s, total) => o.progress!(start + (count * s) / total, o.n) : undefined,
         }),
       ); // (b, C, H, W), or latents (b, c, h, w) to decode
-      images.set(toUint8NHWC(pipe.decode?.(x) ?? x), start * height * width * channels);
+      images.set(toUint8NHWC(pipe.decode?.(x) ?? x), start * frames * height * width * channels);
       if (labels && y) labels.set(y.data() as BigInt64Array, start);
     });
   }
-  return { images, labels, n: o.n, size, height, width, channels };
+  return { images, labels, n: o.n, frames, size, height, width, channels };
 }
 
 /**
@@ -131,6 +140,7 @@ export function generateImages(pipe: Pipeline, o: GenerateOptions): GeneratedIma
  * images of the current x_t (for `diffuse animate`).
  */
 export function* generateFrames(pipe: Pipeline, o: GenerateOptions & { frames?: number }): Generator<{ step: number; total: number; images: Uint8Array }> {
+  if (pipe.config.model.frames !== undefined) throw new RangeError('the denoising animation shows images; this is a clip model (draw its clips as GIFs with diffuse sample)');
   const { imageSize: size, channels } = pipe.config.model; // latents for a latent model: each frame is decoded
   const generator = new torch.Generator({ seed: o.seed ?? 0 });
   const y = labelsFor(pipe, 0, o.n, o.classes)?.keep();

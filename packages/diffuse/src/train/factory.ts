@@ -111,6 +111,8 @@ export function createBackbone(cfg: TrainConfig): Backbone {
       hiddenSize: m.hiddenSize ?? DIT_DEFAULTS.hiddenSize,
       depth: m.depth ?? DIT_DEFAULTS.depth,
       mlpRatio: m.mlpRatio ?? DIT_DEFAULTS.mlpRatio,
+      clip: m.frames !== undefined,
+      temporalPatch: m.temporalPatch ?? 1,
       numHeads: m.numHeads,
       numClasses: m.numClasses > 0 ? m.numClasses : null,
       nullClass: true,

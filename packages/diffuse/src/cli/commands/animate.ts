@@ -35,7 +35,7 @@ export const command: Command = {
     const out = f.out as string;
     if (!out.toLowerCase().endsWith('.gif')) throw new UsageError(`--out ${out}: give a path ending in .gif`);
     const choice = samplerChoice(f);
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { command: 'diffuse animate' });
     checkClamp(pipe, choice);
     const n = (f.n as number | undefined) ?? 16;
     const scale = (f.scale as number | undefined) ?? 2;

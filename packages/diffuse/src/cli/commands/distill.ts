@@ -24,7 +24,7 @@ import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js
 import type { Command } from '../main.js';
 import { runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { adapterRunSettings, ADAPTER_TRAIN_FLAGS, resumeAdapterRun } from '../adapter-run.js';
-import { emaOption } from './sample.js';
+import { emaOption, refuseClipModel } from './sample.js';
 
 /** The training flags that apply (a phase has a fixed length: no --steps/--minutes budget). */
 const TRAIN_FLAGS = ADAPTER_TRAIN_FLAGS.filter((f) => f.key !== 'steps' && f.key !== 'minutes');
@@ -159,6 +159,7 @@ export const command: Command = {
       teacher = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
       config = distillConfig(teacher, f, f.checkpoint as string);
     }
+    refuseClipModel(teacher, 'diffuse distill');
     const d = config.distill!;
     const phaseSteps = d.phases[0]!.toStep;
     console.log(`progressive distillation of ${d.teacher}: DDIM ${d.teacherSteps} → ${d.phases.map((p) => p.steps).join(' → ')} steps, ${phaseSteps} training steps a phase, ${d.weighting} weighting`);

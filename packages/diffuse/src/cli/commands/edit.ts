@@ -76,7 +76,7 @@ export const command: Command = {
     if (f.crossFrameLayers !== undefined && f.crossFrame !== true) throw new UsageError('--cross-frame-layers applies only with --cross-frame');
     if (f.reference !== undefined && f.crossFrame === true) throw new UsageError('--reference and --cross-frame replace the same attention: choose one');
     const choice = samplerChoice(f);
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { command: 'diffuse edit' });
     checkClamp(pipe, choice);
     const layers = f.crossFrame === true ? crossFrameLayers(pipe.model, f.crossFrameLayers as string[] | undefined) : [];
     const { imageSize: size, channels } = pipe.config.model;

@@ -37,7 +37,7 @@ export const command: Command = {
       `EMA rates    ${state.emaRates.length ? state.emaRates.join(', ') : 'none'}`,
       `data         ${c.run.data}, ${c.model.imageSize}×${c.model.imageSize}×${c.model.channels}${c.model.numClasses > 0 ? `, ${c.model.numClasses} classes` : ''}`,
       c.model.backbone === 'dit'
-        ? `model        DiT p=${c.model.patchSize}, width ${c.model.hiddenSize}, ${c.model.depth} blocks, ${c.model.numHeads} heads, MLP ×${c.model.mlpRatio}`
+        ? `model        DiT${c.model.frames !== undefined ? ` clip model: ${c.model.frames} frames of ${c.model.imageSize}×${c.model.imageSize}, patch pt=${c.model.temporalPatch ?? 1} ×` : ''} p=${c.model.patchSize}, width ${c.model.hiddenSize}, ${c.model.depth} blocks, ${c.model.numHeads} heads, MLP ×${c.model.mlpRatio}`
         : `model        UNet ${c.model.modelChannels} ch × (${c.model.channelMult.join(',')}), ${c.model.numResBlocks} res blocks, attention at ds ${c.model.attentionDs.join(',') || 'none'}, dropout ${c.model.dropout}`,
       `diffusion    T=${c.diffusion.diffusionSteps} ${c.diffusion.noiseSchedule}, predicts ${c.diffusion.meanType}, variance ${c.diffusion.varType}, loss ${c.diffusion.loss}`,
       `optimizer    AdamW lr ${c.optim.lr}, batch ${c.optim.batchSize}, weight decay ${c.optim.weightDecay}`,

@@ -36,7 +36,7 @@ export const command: Command = {
     const sampler = choice.sampler ?? 'ddim';
     if (resamples > 1 && sampler !== 'ddpm' && sampler !== 'ddim') throw new UsageError(`--resamples: RePaint's jumps need --sampler ddpm or ddim, not ${sampler}`);
     if (f.jumpLength !== undefined && resamples === 1) throw new UsageError('--jump-length applies only with --resamples > 1');
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { command: 'diffuse inpaint' });
     checkClamp(pipe, choice);
     const { imageSize: size, channels } = pipe.config.model;
     const input = await readInputImages(f.input as string, size, channels, '--input');

@@ -36,7 +36,7 @@ export const command: Command = {
     const device = startEditCommand(f, 'interpolate', { a: '--a IMG', b: '--b IMG' });
     const out = checkOut(f.out as string | undefined, 'interpolate', 'morph.gif');
     emaOption(f.ema);
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { command: 'diffuse interpolate' });
     const k = pipe.config.model.numClasses;
     const [ca, cb] = [f.classA as number | undefined, f.classB as number | undefined];
     if (k === 0 && (ca !== undefined || cb !== undefined)) throw new UsageError('--class-a/--class-b: this model is not class-conditional');

@@ -38,7 +38,7 @@ export const command: Command = {
     const device = startEditCommand(f, 'invert', { input: '--input IMG|DIR' });
     const out = checkOut(f.out as string | undefined, 'invert', 'noise.npz');
     emaOption(f.ema);
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { command: 'diffuse invert' });
     const { imageSize: size, channels } = pipe.config.model;
     const inputs = await readInputImages(f.input as string, size, channels, '--input');
     const n = inputs.files.length;

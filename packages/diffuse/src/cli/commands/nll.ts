@@ -12,7 +12,7 @@ import { applyMachineFlags, PRECISION_FLAG, THREADS_FLAG } from '../common-flags
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { writeNllReport } from '../../report/eval-report.js';
-import { emaOption } from './sample.js';
+import { emaOption, refuseClipModel } from './sample.js';
 
 const FLAGS: FlagSpec[] = [
   { key: 'checkpoint', type: 'string', help: "a training output folder, a checkpoint directory, or a shipped model name (e.g. 'digits-cpu')", group: 'Model' },
@@ -54,6 +54,7 @@ export const command: Command = {
     applyMachineFlags(f);
     if (f.checkpoint === undefined) throw new UsageError("'diffuse nll' needs --checkpoint (a training output folder, or 'digits-cpu' for the shipped model)");
     const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), precision: f.precision as Precision | undefined });
+    refuseClipModel(pipe, 'diffuse nll');
     const { config } = pipe;
     const data = (f.data as string | undefined) ?? config.run.data;
     const pixels = config.autoencoder ?? config.model;

@@ -9,6 +9,7 @@ import { writeFolderAtomic } from '../../io/atomic.js';
 import { makeGrid } from '../../io/grid.js';
 import { readNpzSync, writeNpz } from '../../io/npz.js';
 import { writePng } from '../../io/png.js';
+import { reportClips, writeClips } from '../clip-output.js';
 import { generateImages, imageShapeOf, sampleSizeProblem, type SamplerChoice } from '../../pipeline/generate.js';
 import { loadPipeline, type Pipeline } from '../../pipeline/load.js';
 import { applyLoras } from '../../adapters/apply.js';
@@ -151,9 +152,10 @@ export function checkClamp(pipe: Pipeline, choice: SamplerChoice): void {
  * Loads --checkpoint (with --ema and the --lora adapters) and checks --class and --guidance
  * against the model, for every command that samples.
  */
-export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda'): Pipeline {
+export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu' | 'cuda', o: { clips?: boolean; command?: string } = {}): Pipeline {
   const loras = parseLoraSpecs((f.lora as string[] | undefined) ?? []);
   const pipe = loadPipeline(f.checkpoint as string, { ema: emaOption(f.ema), device, precision: f.precision as Precision | undefined });
+  if (o.clips !== true) refuseClipModel(pipe, o.command ?? 'this command');
   for (const a of applyLoras(pipe.model, loras)) console.log(`LoRA ${a.file} at scale ${a.lora.scale} (r=${a.meta.rank}, ${a.meta.paths.length} layers, step ${a.meta.step})`);
   const classes = f.class as number[] | undefined;
   const k = pipe.config.model.numClasses;
@@ -161,6 +163,16 @@ export function loadSamplingPipeline(f: Record<string, FlagValue>, device: 'cpu'
   if (classes?.some((c) => c >= k)) throw new UsageError(`--class: this model has classes 0..${k - 1}`);
   if (f.guidance !== undefined && k === 0) throw new UsageError('--guidance: classifier-free guidance needs a class-conditional model');
   return pipe;
+}
+
+/**
+ * Commands built for images stop on a clip model with one line (only `sample` draws clips).
+ * @param pipe the loaded pipeline; @param command the command's name, for the message.
+ * @throws UsageError for a clip model.
+ */
+export function refuseClipModel(pipe: Pipeline, command: string): void {
+  const t = pipe.config.model.frames;
+  if (t !== undefined) throw new UsageError(`${pipe.dir}: a clip model (${t} frames); ${command} takes image models — draw its clips with diffuse sample`);
 }
 
 /**
@@ -231,7 +243,11 @@ export const command: Command = {
       throw new UsageError(`${out} exists and is not a folder of earlier samples; choose another --out`);
     }
     const flagChoice = samplerChoice(f.sampler === 'auto' ? Object.fromEntries(Object.entries(f).filter(([k]) => k !== 'sampler')) : f);
-    const pipe = loadSamplingPipeline(f, device);
+    const pipe = loadSamplingPipeline(f, device, { clips: true });
+    const clipFrames = pipe.config.model.frames;
+    if (clipFrames !== undefined && (f.fromNoise !== undefined || f.controlnet !== undefined)) {
+      throw new UsageError(`--${f.fromNoise !== undefined ? 'from-noise' : 'controlnet'}: takes image models; this is a clip model (${clipFrames} frames)`);
+    }
     const choice = autoChoice(pipe, f) ?? studentChoice(pipe, flagChoice);
     checkClamp(pipe, choice);
     const control = await controlFor(pipe, f);
@@ -269,6 +285,11 @@ export const command: Command = {
     progress.clear();
     control?.dispose();
     // Write everything into a temporary folder, then swap it in: never a half-written output.
+    if (clipFrames !== undefined) {
+      await writeClips(out, imgs);
+      reportClips(out, imgs, (Date.now() - t0) / 1000, pipe);
+      return 0;
+    }
     await writeFolderAtomic(out, async (tmp) => {
       mkdirSync(path.join(tmp, 'images'));
       const { height: h, width: w, channels } = imgs;
