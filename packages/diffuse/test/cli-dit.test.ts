@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 
-import { assertUserError, diffuse } from './cli-helpers.js';
+import { assertResumeBitExact, assertUserError, diffuse } from './cli-helpers.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'diffuse-dit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,10 +15,6 @@ const at = (p: string): string => path.join(dir, p);
 
 /** A DiT small enough for a step in a fraction of a second: 8×8 digits, p = 2 (16 tokens), 2 blocks of width 32. */
 const TINY_DIT = ['--data', 'mnist', '--model', 'dit', '--image-size', '8', '--patch-size', '2', '--hidden-size', '32', '--depth', '2', '--num-heads', '2', '--batch-size', '4', '--log-interval', '1', '--seed', '3'];
-
-function weights(out: string, step: number): Buffer {
-  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, 'model.safetensors'));
-}
 
 test('train --model dit: the checkpoint records the DiT; info and sample (with guidance) load it', () => {
   const out = at('run');
@@ -47,14 +43,7 @@ test('a UNet samples at sizes its levels divide and refuses others in one line',
 });
 
 test('a DiT run stopped after 2 steps and resumed to 4 equals 4 straight steps bit for bit', () => {
-  const straight = diffuse('train', ...TINY_DIT, '--steps', '4', '--out', at('straight'));
-  assert.equal(straight.code, 0, straight.stderr);
-  const first = diffuse('train', ...TINY_DIT, '--steps', '2', '--out', at('split'));
-  assert.equal(first.code, 0, first.stderr);
-  const resumed = diffuse('train', '--resume', '--steps', '4', '--out', at('split'));
-  assert.equal(resumed.code, 0, resumed.stderr);
-  assert.ok(weights(at('straight'), 4).equals(weights(at('split'), 4)), 'model weights differ');
-  assert.ok(!weights(at('split'), 2).equals(weights(at('split'), 4)), 'training moved the weights');
+  assertResumeBitExact(TINY_DIT, at('straight'), at('split'));
 });
 
 test('DiT shape mistakes: an image size the patches do not divide, a bad patch size, a width the heads do not divide', () => {
