@@ -106,6 +106,12 @@ test('a bucketed DiT run resumed after 2 steps equals 4 straight steps bit for b
   assert.match(info.stdout, /buckets 8x8,6x10,10x6/);
 });
 
+test('a UNet trains on buckets its levels divide (8×8, 4×12, 12×4 for 3 levels)', () => {
+  const r = diffuse('train', ...TINY_MODEL_UNET, '--batch-size', '2', '--buckets', '8x8,4x12,12x4', '--steps', '3', '--log-interval', '1', '--out', at('unet'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /buckets \(height×width: images\): 8x8: 5, 4x12: 3, 12x4: 4/);
+});
+
 test('bad buckets: a size the patches do not divide, a malformed list, one-size data, data parallelism: one line, exit 2', () => {
   const args = TINY_DIT.slice(0, -2);
   assertUserError(diffuse('train', ...args, '--buckets', '8x8,7x10', '--steps', '1', '--out', at('bad')), /--buckets: 7x10 is not divisible by 2, which the DiT's patch size 2 needs/);
