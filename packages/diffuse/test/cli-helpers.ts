@@ -81,25 +81,33 @@ export function assertUserError(r: CliResult, re: RegExp): void {
   assert.doesNotMatch(r.stderr, /\s+at .+\(.*:\d+:\d+\)/, 'no stack trace');
 }
 
-/** The model weights of OUT's checkpoint at a step. */
+/**
+ * Reads a training checkpoint's model weights file.
+ * @param out the training output folder.
+ * @param step the checkpoint's step.
+ */
 export function checkpointWeights(out: string, step: number): Buffer {
   return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, 'model.safetensors'));
 }
 
 /**
- * Trains `flags` for 4 steps straight into `straight`, and for 2 then --resume to 4 into `split`,
- * and asserts the two step-4 weights are equal bit for bit (and that training moved them).
- * @param flags the training flags (data, model, batch, seed); @param straight, split two fresh output folders.
+ * Asserts that `diffuse train ...args` stopped after 2 steps and resumed to 4 gives the weights of
+ * 4 straight steps byte for byte (and that the steps moved the weights).
+ * @param args the training flags (without --steps and --out).
+ * @param straight the output folder of the straight run.
+ * @param split the output folder of the stopped and resumed run.
+ * @returns the last command's result.
  */
-export function assertResumeBitExact(flags: string[], straight: string, split: string): void {
-  const s = diffuse('train', ...flags, '--steps', '4', '--out', straight);
-  assert.equal(s.code, 0, s.stderr);
-  const first = diffuse('train', ...flags, '--steps', '2', '--out', split);
+export function assertResumeBitExact(args: string[], straight: string, split: string): CliResult {
+  const whole = diffuse('train', ...args, '--steps', '4', '--out', straight);
+  assert.equal(whole.code, 0, whole.stderr);
+  const first = diffuse('train', ...args, '--steps', '2', '--out', split);
   assert.equal(first.code, 0, first.stderr);
   const resumed = diffuse('train', '--resume', '--steps', '4', '--out', split);
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.ok(checkpointWeights(straight, 4).equals(checkpointWeights(split, 4)), 'model weights differ');
   assert.ok(!checkpointWeights(split, 2).equals(checkpointWeights(split, 4)), 'training moved the weights');
+  return whole;
 }
 
 /** Flags for the smallest autoencoder: 8×8 digits → 2×4×4 latents (f = 2), a few steps a second. */

@@ -24,7 +24,8 @@ import { generateImages, type SamplerChoice } from '../pipeline/generate.js';
 import { checkpointPhase } from '../distill/schedule.js';
 import { pipelineFromModel } from '../pipeline/load.js';
 import { listCheckpoints, type CheckpointContents } from '../train/checkpoint.js';
-import type { TrainConfig } from '../train/config.js';
+import { bucketSizes, type TrainConfig } from '../train/config.js';
+import { assignBuckets, formatBuckets, type BucketPlan } from '../data/buckets.js';
 import { train, type BatchSource, type LogRow, type TrainOptions, type TrainResult } from '../train/trainer.js';
 import type { AnyImageDataset } from '../data/dataset.js';
 import { encodeDataset, encodingSource } from '../pipeline/latent.js';
@@ -60,6 +61,18 @@ async function latentData(cfg: TrainConfig, images: AnyImageDataset, out: string
   const file = cache ? path.join(out, `latents-${ae.hash}.npz`) : undefined;
   if (file !== undefined && !existsSync(file)) console.log(`encoding ${images.length} images to latents with the frozen autoencoder ${ae.path} (once: cached in ${file})`);
   return { dataset: await encodeDataset(ae, images, file), wrap: (src) => src };
+}
+
+/**
+ * A `--buckets` run's assignment of the folder's images to buckets (undefined without buckets).
+ * @throws UsageError when the data is not an image folder or the run is data-parallel.
+ */
+async function planBuckets(cfg: TrainConfig, dataset: AnyImageDataset, worldSize: number): Promise<BucketPlan | undefined> {
+  const sizes = bucketSizes(cfg);
+  if (sizes === undefined) return undefined;
+  if (!(dataset instanceof ImageFolderDataset)) throw new UsageError(`--buckets needs a folder of images of mixed sizes; ${cfg.run.data} has one size: drop --buckets`);
+  if (worldSize > 1) throw new UsageError('--buckets does not run data-parallel yet (each rank would need the same bucket per step); drop --nproc-per-node or --buckets');
+  return assignBuckets(await dataset.imageDims(), sizes);
 }
 
 /** Exit codes after a signal, as shells report them (128 + signal number). */
@@ -98,6 +111,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     if (cfg.model.numClasses === 0) cfg.model.numClasses = dataset.numClasses;
     if (cfg.model.numClasses < dataset.numClasses) throw new UsageError(`the data has ${dataset.numClasses} classes but --num-classes is ${cfg.model.numClasses}`);
   }
+  const buckets = await planBuckets(cfg, dataset, o.distributed?.worldSize ?? 1);
   const created = !existsSync(o.out);
   // Data-parallel: rank 0 writes the output folder; the other ranks only train.
   const lead = o.distributed === undefined || o.distributed.rank === 0;
@@ -146,6 +160,10 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
     `training ${cfg.model.frames !== undefined ? `${cfg.model.frames}-frame clips of ` : ''}${cfg.model.imageSize}×${cfg.model.imageSize}×${cfg.model.channels} on ${cfg.run.data} (${dataset.length} ${cfg.model.frames !== undefined ? 'clips' : 'images'}${skipped > 0 ? `; ${skipped} non-image files skipped` : ''})` +
       ` for ${stepsGoal} steps${Number.isFinite(budget) ? ` or ${cfg.run.minutes} min` : ''}, batch ${cfg.optim.batchSize}, ${torch.getNumThreads()} threads → ${o.out}`,
   );
+  if (lead && buckets !== undefined) {
+    const counts = buckets.sizes.map((_, k) => buckets.assignment.filter((b) => b === k).length);
+    console.log(`buckets (height×width: images): ${buckets.sizes.map((s, k) => `${formatBuckets([s])}: ${counts[k]}`).join(', ')}; previews sample at ${cfg.model.imageSize}x${cfg.model.imageSize}`);
+  }
   if (lead && worldSize > 1) {
     console.log(
       `data-parallel: ${worldSize} workers × batch ${cfg.optim.batchSize / worldSize} = global batch ${cfg.optim.batchSize}, lr ${cfg.optim.lr} ` +
@@ -161,6 +179,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       position: o.resume?.state.data as LoaderPosition | undefined,
       device: o.device,
       shard: o.distributed,
+      buckets,
     });
     result = await train({
       config: cfg,

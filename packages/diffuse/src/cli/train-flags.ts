@@ -23,6 +23,7 @@ export const CONFIG_FLAGS: ConfigFlag[] = [
   { section: R, key: 'clipDigits', type: 'int', min: 1, max: 4, help: 'moving-digits: digits per clip (1 labels the clip with its class)' },
   { section: M, key: 'imageSize', type: 'int', min: 8, max: 1024, help: 'image side in pixels (images are resized and centre-cropped)' },
   { section: M, key: 'channels', type: 'int', min: 1, max: 3, help: '1 = grayscale, 3 = RGB' },
+  { section: R, key: 'buckets', type: 'string', help: "mixed-size folders: batches by aspect ratio, 'auto' (ratios 1:2 to 2:1 at about --image-size² pixels) or HxW,HxW (e.g. 28x28,20x40)" },
   { section: R, key: 'randomFlip', type: 'bool', help: 'random horizontal flips' },
   { section: R, key: 'classCond', type: 'bool', help: 'condition on class labels (from the data)' },
   { section: M, key: 'numClasses', type: 'int', min: 0, help: 'number of classes for --class-cond (0 = infer from the data)' },

@@ -39,6 +39,8 @@ export interface DecodeJob {
   size: number;
   /** Output channels, 1 or 3. */
   channels: number;
+  /** Output height × width instead of size×size (an aspect-ratio bucket, data/buckets.ts). */
+  shape?: { height: number; width: number };
 }
 
 /** A dataset whose images are decoded from files: getAsync() decodes on demand. */
@@ -50,8 +52,13 @@ export interface AsyncImageDataset extends DatasetInfo {
   getAsync(i: number): Promise<Sample>;
   /** The i-th label without decoding anything. */
   label(i: number): number;
-  /** The decode job for the i-th image, so a worker pool can produce the same image. */
-  decodeJob(i: number): DecodeJob;
+  /**
+   * The decode job for the i-th image, so a worker pool can produce the same image.
+   * @param shape the output height × width when it is not size×size (a bucket).
+   */
+  decodeJob(i: number, shape?: { height: number; width: number }): DecodeJob;
+  /** Every image's stored width and height (file headers only), for bucketing by aspect ratio. */
+  imageDims?(): Promise<{ width: number; height: number }[]>;
 }
 
 /** Any dataset the batch loader accepts. */

@@ -33,12 +33,27 @@ export async function decodeImage(path: string): Promise<RawImage> {
 }
 
 /**
+ * Reads an image's stored width and height from its header, without decoding the pixels.
+ * @param path the file.
+ * @throws DataError naming the file when it is not a readable image.
+ */
+export async function readImageDims(path: string): Promise<{ width: number; height: number }> {
+  try {
+    const { width, height } = await sharp(path).metadata();
+    if (!width || !height) throw new Error('no size in its header');
+    return { width, height };
+  } catch (err) {
+    throw new DataError(`${path}: cannot read the image size (${firstLine(err)}); remove or replace the file`, path);
+  }
+}
+
+/**
  * Runs a decode job: decode, convert channels, improved-diffusion's resize and centre crop,
  * scale to [-1, 1].
- * @param job the file, output size and channels.
+ * @param job the file, output size (or bucket shape) and channels.
  * @returns C·H·W floats in [-1, 1].
  */
 export async function runDecodeJob(job: DecodeJob): Promise<Float32Array> {
   const rgb = await decodeImage(job.path);
-  return toFloatCHW(centerResize(toChannels(rgb, job.channels), job.size));
+  return toFloatCHW(centerResize(toChannels(rgb, job.channels), job.shape?.height ?? job.size, job.shape?.width ?? job.size));
 }

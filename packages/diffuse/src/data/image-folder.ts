@@ -3,7 +3,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, relative, sep } from 'node:path';
 import { DataError } from '../io/errors.js';
 import type { AsyncImageDataset, DecodeJob, Sample } from './dataset.js';
-import { runDecodeJob } from './decode.js';
+import { readImageDims, runDecodeJob } from './decode.js';
+import { limiter } from './limit.js';
 
 /** File extensions listed (case-insensitive); improved-diffusion lists jpg, jpeg, png and gif. */
 export const IMAGE_EXTENSIONS: readonly string[] = ['png', 'jpg', 'jpeg', 'webp', 'gif', 'tif', 'tiff'];
@@ -153,10 +154,16 @@ export class ImageFolderDataset implements AsyncImageDataset {
     return this.labels ? this.labels[i]! : -1;
   }
 
-  decodeJob(i: number): DecodeJob {
+  decodeJob(i: number, shape?: { height: number; width: number }): DecodeJob {
     const path = this.files[i];
     if (path === undefined) throw new RangeError(`ImageFolderDataset: index ${i} out of range [0, ${this.length})`);
-    return { path, size: this.size, channels: this.channels };
+    return shape === undefined ? { path, size: this.size, channels: this.channels } : { path, size: this.size, channels: this.channels, shape };
+  }
+
+  /** Every file's width and height, read from the headers (a few files at a time). */
+  async imageDims(): Promise<{ width: number; height: number }[]> {
+    const run = limiter(8);
+    return Promise.all(this.files.map((f) => run(() => readImageDims(f))));
   }
 
   async getAsync(i: number): Promise<Sample> {

@@ -15,3 +15,4 @@ export { hash32, mulberry32, epochPermutation, flipAt } from './shuffle.js';
 export { DecodePool, defaultWorkerCount } from './worker-pool.js';
 export { BatchLoader, type Batch, type LoaderOptions, type LoaderPosition } from './loader.js';
 export { openDataset, type OpenDatasetOptions } from './open.js';
+export { AUTO_ASPECTS, parseBuckets, formatBuckets, nearestBucket, assignBuckets, bucketEpoch, bucketBatchesPerEpoch, type BucketSize, type BucketPlan, type BucketBatch } from './buckets.js';

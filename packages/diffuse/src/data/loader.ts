@@ -3,9 +3,11 @@
 import * as torch from '@diffuse/torch';
 import { DataError } from '../io/errors.js';
 import { isAsyncDataset, type AnyImageDataset } from './dataset.js';
+import { bucketBatchesPerEpoch, bucketEpoch, type BucketBatch, type BucketPlan } from './buckets.js';
 import { epochPermutation, flipAt } from './shuffle.js';
 import { hflipCHW } from './transforms.js';
 import { limiter } from './limit.js';
+import { runDecodeJob } from './decode.js';
 import { DecodePool, defaultWorkerCount } from './worker-pool.js';
 
 /** Where a loader stands: the next batch it will yield. JSON-serializable; save it with checkpoints. */
@@ -55,11 +57,19 @@ export interface LoaderOptions {
    * continues the same sequence of global batches.
    */
   shard?: { rank: number; worldSize: number };
+  /**
+   * Aspect-ratio buckets (file datasets, one process): each batch is drawn from one bucket and
+   * its images are decoded at that bucket's height × width (data/buckets.ts); a bucket's last
+   * batch of an epoch may be smaller.
+   */
+  buckets?: BucketPlan;
 }
 
 interface HostBatch {
   images: Float32Array;
   labels: BigInt64Array;
+  height: number;
+  width: number;
   epoch: number;
   batch: number;
   indices: number[];
@@ -73,7 +83,7 @@ interface HostBatch {
 export class BatchLoader implements AsyncIterable<Batch> {
   /** Batches in one epoch. */
   readonly batchesPerEpoch: number;
-  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'workers' | 'device' | 'shard'>> & { device: torch.Device };
+  private readonly opts: Required<Omit<LoaderOptions, 'position' | 'workers' | 'device' | 'shard' | 'buckets'>> & { device: torch.Device };
   private readonly shard: { rank: number; worldSize: number };
   private readonly seed: number;
   private readonly pool: DecodePool | undefined;
@@ -82,6 +92,8 @@ export class BatchLoader implements AsyncIterable<Batch> {
   private scheduled: { epoch: number; batch: number };
   private readonly queue: Promise<HostBatch>[] = [];
   private readonly perms = new Map<number, Uint32Array>();
+  private readonly buckets: BucketPlan | undefined;
+  private readonly bucketEpochs = new Map<number, BucketBatch[]>();
   /** Without workers, file decodes on this thread, at most a few at a time. */
   private readonly inline = limiter(4);
 
@@ -108,7 +120,13 @@ export class BatchLoader implements AsyncIterable<Batch> {
       throw new RangeError(`BatchLoader: shard ${rank} of ${worldSize} does not divide the batch of ${batchSize}`);
     }
     const n = dataset.length;
-    this.batchesPerEpoch = this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
+    this.buckets = options.buckets;
+    if (this.buckets !== undefined) {
+      if (this.buckets.assignment.length !== n) throw new RangeError(`BatchLoader: ${this.buckets.assignment.length} bucket assignments for ${n} images`);
+      if (!isAsyncDataset(dataset)) throw new RangeError('BatchLoader: buckets need a file dataset (images decoded to each bucket\'s size)');
+      if (worldSize > 1) throw new RangeError('BatchLoader: buckets do not shard over data-parallel ranks');
+    }
+    this.batchesPerEpoch = this.buckets !== undefined ? bucketBatchesPerEpoch(this.buckets, batchSize) : this.opts.dropLast ? Math.floor(n / batchSize) : Math.ceil(n / batchSize);
     if (this.batchesPerEpoch === 0) {
       throw new DataError(`the dataset has ${n} images, fewer than one batch of ${batchSize}; lower the batch size or add images`);
     }
@@ -135,6 +153,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
    * @param batch the batch within the epoch.
    */
   indicesOf(epoch: number, batch: number): number[] {
+    if (this.buckets !== undefined) return this.bucketBatch(epoch, batch).indices;
     const n = this.dataset.length;
     const from = batch * this.opts.batchSize;
     const to = Math.min(from + this.opts.batchSize, n);
@@ -146,6 +165,22 @@ export class BatchLoader implements AsyncIterable<Batch> {
       for (const e of this.perms.keys()) if (e < epoch - 1) this.perms.delete(e);
     }
     return Array.from(perm.subarray(from, to));
+  }
+
+  /**
+   * A batch of a bucketed loader: its bucket and dataset indices.
+   * @param epoch the epoch.
+   * @param batch the batch within the epoch.
+   */
+  bucketBatch(epoch: number, batch: number): BucketBatch {
+    if (this.buckets === undefined) throw new RangeError('BatchLoader: this loader has no buckets');
+    let batches = this.bucketEpochs.get(epoch);
+    if (!batches) {
+      batches = bucketEpoch(this.buckets, this.opts.batchSize, this.seed, epoch, this.opts.shuffle);
+      this.bucketEpochs.set(epoch, batches);
+      for (const e of this.bucketEpochs.keys()) if (e < epoch - 1) this.bucketEpochs.delete(e);
+    }
+    return batches[batch]!;
   }
 
   private advance(p: { epoch: number; batch: number }): void {
@@ -162,12 +197,15 @@ export class BatchLoader implements AsyncIterable<Batch> {
     const lo = this.shard.rank * local; // this rank's first row in the global batch
     const indices = this.indicesOf(epoch, batch).slice(lo, lo + local);
     const frames = ds.frames ?? 1; // a clip's C·T·H·W values; flips mirror each frame's rows alike
-    const chw = ds.channels * frames * ds.size * ds.size;
+    const shape = this.buckets !== undefined ? this.buckets.sizes[this.bucketBatch(epoch, batch).bucket] : undefined;
+    const height = shape?.height ?? ds.size;
+    const width = shape?.width ?? ds.size;
+    const chw = ds.channels * frames * height * width;
     const images = new Float32Array(indices.length * chw);
     const labels = new BigInt64Array(indices.length);
     const put = (k: number, image: Float32Array, label: number): void => {
       if (image.length !== chw) throw new Error(`BatchLoader: dataset gave ${image.length} values for image ${indices[k]}, expected ${chw}`);
-      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + lo + k)) hflipCHW(image, ds.channels * frames, ds.size, ds.size);
+      if (this.opts.randomFlip && flipAt(this.seed, epoch, batch * this.opts.batchSize + lo + k)) hflipCHW(image, ds.channels * frames, height, width);
       images.set(image, k * chw);
       labels[k] = BigInt(label);
     };
@@ -178,13 +216,13 @@ export class BatchLoader implements AsyncIterable<Batch> {
       });
     } else if (this.pool) {
       const pool = this.pool;
-      const decoded = await Promise.all(indices.map((i) => pool.run(ds.decodeJob(i))));
+      const decoded = await Promise.all(indices.map((i) => pool.run(ds.decodeJob(i, shape))));
       decoded.forEach((image, k) => put(k, image, ds.label(indices[k]!)));
     } else {
-      const samples = await Promise.all(indices.map((i) => this.inline(() => ds.getAsync(i))));
+      const samples = await Promise.all(indices.map((i) => this.inline(() => (shape === undefined ? ds.getAsync(i) : runDecodeJob(ds.decodeJob(i, shape)).then((image) => ({ image, label: ds.label(i) }))))));
       samples.forEach((s, k) => put(k, s.image, s.label));
     }
-    return { images, labels, epoch, batch, indices };
+    return { images, labels, height, width, epoch, batch, indices };
   }
 
   // Keeps `prefetch` batches decoding ahead (file datasets; in-memory ones load on demand).
@@ -216,8 +254,8 @@ export class BatchLoader implements AsyncIterable<Batch> {
     this.advance(this.yielded);
     this.fill();
     const b = host.indices.length;
-    const { channels: c, size, frames } = this.dataset;
-    const shape = frames === undefined ? [b, c, size, size] : [b, c, frames, size, size];
+    const { channels: c, frames } = this.dataset;
+    const shape = frames === undefined ? [b, c, host.height, host.width] : [b, c, frames, host.height, host.width];
     const x = torch.tensor(host.images, { shape, device: this.opts.device }); // (B, C, H, W), or clips (B, C, T, H, W)
     const y = torch.tensor(host.labels, { shape: [b], device: this.opts.device }); // (B,)
     return { x, y, epoch: host.epoch, batch: host.batch, indices: host.indices };

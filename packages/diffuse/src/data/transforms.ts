@@ -10,31 +10,33 @@ export function roundHalfEven(x: number): number {
 }
 
 /**
- * improved-diffusion's ImageDataset resize: halve with a BOX filter while the short side is at
- * least twice `size` (a hand-rolled PIL reducing_gap), then BICUBIC so the short side equals
- * `size`, then crop the centre size×size. Images smaller than `size` are upsampled by the bicubic
- * step, as in improved-diffusion.
+ * improved-diffusion's ImageDataset resize: halve with a BOX filter while the image is at least
+ * twice the output on both sides (a hand-rolled PIL reducing_gap), then BICUBIC so it just covers
+ * height×width with its aspect ratio kept, then crop the centre. For a square output this is
+ * improved-diffusion's (short side = size); a rectangle (aspect-ratio buckets) crops the minimum.
+ * Images smaller than the output are upsampled by the bicubic step, as in improved-diffusion.
  * @param img the source, HWC uint8 (any channel count; channels are resized independently).
- * @param size the output side.
- * @returns a size×size image.
+ * @param height the output height.
+ * @param width the output width (default: height, a square).
+ * @returns a height×width image.
  */
-export function centerResize(img: RawImage, size: number): RawImage {
+export function centerResize(img: RawImage, height: number, width = height): RawImage {
   let cur = img;
-  while (Math.min(cur.width, cur.height) >= 2 * size) {
+  while (cur.width >= 2 * width && cur.height >= 2 * height) {
     cur = resample(cur, Math.floor(cur.width / 2), Math.floor(cur.height / 2), Filter.BOX);
   }
-  const scale = size / Math.min(cur.width, cur.height);
-  cur = resample(cur, roundHalfEven(cur.width * scale), roundHalfEven(cur.height * scale), Filter.BICUBIC);
-  const cropY = Math.floor((cur.height - size) / 2);
-  const cropX = Math.floor((cur.width - size) / 2);
-  if (cropX === 0 && cropY === 0 && cur.width === size && cur.height === size) return cur;
+  const scale = Math.max(width / cur.width, height / cur.height);
+  cur = resample(cur, Math.max(width, roundHalfEven(cur.width * scale)), Math.max(height, roundHalfEven(cur.height * scale)), Filter.BICUBIC);
+  const cropY = Math.floor((cur.height - height) / 2);
+  const cropX = Math.floor((cur.width - width) / 2);
+  if (cropX === 0 && cropY === 0 && cur.width === width && cur.height === height) return cur;
   const c = cur.channels;
-  const out = new Uint8Array(size * size * c);
-  for (let y = 0; y < size; y++) {
+  const out = new Uint8Array(height * width * c);
+  for (let y = 0; y < height; y++) {
     const from = ((cropY + y) * cur.width + cropX) * c;
-    out.set(cur.data.subarray(from, from + size * c), y * size * c);
+    out.set(cur.data.subarray(from, from + width * c), y * width * c);
   }
-  return { data: out, width: size, height: size, channels: c };
+  return { data: out, width, height, channels: c };
 }
 
 /**

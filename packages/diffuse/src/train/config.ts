@@ -3,6 +3,7 @@
 // model_and_diffusion_defaults where they make sense on a CPU; presets override them.
 import type { ScheduleSamplerName } from '../diffusion/timestep-sampler.js';
 import type { Precision } from '../models/precision.js';
+import { parseBuckets, type BucketSize } from '../data/buckets.js';
 
 export type NoiseSchedule = 'linear' | 'cosine' | 'quadratic' | 'sigmoid';
 export type MeanTypeName = 'epsilon' | 'start_x' | 'v' | 'previous_x';
@@ -87,6 +88,11 @@ export interface RunConfig {
   data: string;
   /** 'moving-digits': digits per clip (default 1; one digit makes the clip's label its class). */
   clipDigits?: number;
+  /**
+   * Aspect-ratio buckets for a folder of mixed-size images (`--buckets`): 'auto' or 'HxW,...'
+   * (data/buckets.ts); absent = every image resized and centre-cropped to imageSize².
+   */
+  buckets?: string;
   randomFlip: boolean;
   /** Use class labels from the data (needs model.numClasses > 0). */
   classCond: boolean;
@@ -362,6 +368,26 @@ export function validateConfig(cfg: TrainConfig): void {
   }
   if (cfg.optim.classDropout > 0 && m.numClasses === 0) throw new RangeError('class dropout needs a class-conditional model (--class-cond)');
   for (const r of cfg.optim.emaRates) if (!(r > 0 && r < 1)) throw new RangeError(`EMA rates must be in (0, 1), got ${r}`);
+  if (bucketSizes(cfg) !== undefined && cfg.autoencoder !== undefined) throw new RangeError('--buckets trains on pixels; it does not combine with --autoencoder (latents of one size)');
+}
+
+/** What every image side must be a multiple of: a DiT's patch, a UNet's 2^(levels − 1). */
+export function sizeDivisor(m: ModelConfig): number {
+  return m.backbone === 'dit' ? (m.patchSize ?? DIT_DEFAULTS.patchSize) : 2 ** (m.channelMult.length - 1);
+}
+
+/**
+ * The bucket sizes of a run with `--buckets` (none without): a pure function of the config, so a
+ * checkpoint's config gives the same buckets to `--resume` and `info`.
+ * @throws RangeError with one line when a size is malformed or not divisible.
+ */
+export function bucketSizes(cfg: TrainConfig): BucketSize[] | undefined {
+  const spec = cfg.run.buckets;
+  if (spec === undefined || spec === '') return undefined;
+  const m = cfg.model;
+  const d = sizeDivisor(m);
+  const what = m.backbone === 'dit' ? `the DiT's patch size ${d}` : `the UNet's ${m.channelMult.length} levels (2^${m.channelMult.length - 1})`;
+  return parseBuckets(spec, m.imageSize, d, what);
 }
 
 /** The DiT's checks (sizes the patches and heads must divide). */

@@ -325,6 +325,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         sampler.updateWithLocalLosses(all.t, all.loss);
       }
     }
+    // A bucketed loader's last batch of a bucket may be short (data/buckets.ts): count its rows.
+    const rows = dp !== undefined ? cfg.optim.batchSize : batch.x.size(0);
     batch.x.dispose();
     batch.y.dispose();
 
@@ -342,7 +344,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       consecutiveSkips++;
       model.zeroGrad();
       step++;
-      examples += cfg.optim.batchSize;
+      examples += rows;
       events?.onSkip?.(step, skipped);
       if (consecutiveSkips >= MAX_CONSECUTIVE_SKIPS) {
         throw new TrainingError(`the loss was not finite for ${consecutiveSkips} steps in a row (up to step ${step}); stopping. Lower --lr or set --grad-clip`);
@@ -354,7 +356,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     torch.tidy(() => optimizer.step());
     ema.update(step);
     step++;
-    examples += cfg.optim.batchSize;
+    examples += rows;
     means.add('grad_norm', gradNorm);
     const now = performance.now();
     events?.onStep?.(step, { elapsed: priorSeconds + (now - t0) / 1000, totalSteps: cfg.run.steps, budgetSeconds: budget, loss: stepLoss });

@@ -7,6 +7,8 @@ import * as torch from '@diffuse/torch';
 import { CheckpointError, readTrainState, resolveCheckpointDir } from '../../train/checkpoint.js';
 import { notADiffusionModel } from '../../pipeline/load.js';
 import type { Command } from '../main.js';
+import { bucketSizes } from '../../train/config.js';
+import { formatBuckets } from '../../data/buckets.js';
 
 export const command: Command = {
   spec: {
@@ -30,12 +32,13 @@ export const command: Command = {
       return 0;
     }
     const c = state.config;
+    const buckets = bucketSizes(c);
     const lines = [
       `checkpoint   ${dir}`,
       `step         ${state.step} (${state.examples} images, ${(state.seconds / 60).toFixed(1)} min of training)`,
       `parameters   ${params.toLocaleString('en-US')} (${(bytes / 1e6).toFixed(1)} MB on disk)`,
       `EMA rates    ${state.emaRates.length ? state.emaRates.join(', ') : 'none'}`,
-      `data         ${c.run.data}, ${c.model.imageSize}×${c.model.imageSize}×${c.model.channels}${c.model.numClasses > 0 ? `, ${c.model.numClasses} classes` : ''}`,
+      `data         ${c.run.data}, ${c.model.imageSize}×${c.model.imageSize}×${c.model.channels}${c.model.numClasses > 0 ? `, ${c.model.numClasses} classes` : ''}${buckets ? `; buckets ${formatBuckets(buckets)} (${c.run.buckets})` : ''}`,
       c.model.backbone === 'dit'
         ? `model        DiT${c.model.frames !== undefined ? ` clip model: ${c.model.frames} frames of ${c.model.imageSize}×${c.model.imageSize}, patch pt=${c.model.temporalPatch ?? 1} ×` : ''} p=${c.model.patchSize}, width ${c.model.hiddenSize}, ${c.model.depth} blocks, ${c.model.numHeads} heads, MLP ×${c.model.mlpRatio}`
         : `model        UNet ${c.model.modelChannels} ch × (${c.model.channelMult.join(',')}), ${c.model.numResBlocks} res blocks, attention at ds ${c.model.attentionDs.join(',') || 'none'}, dropout ${c.model.dropout}`,

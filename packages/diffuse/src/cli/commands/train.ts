@@ -53,6 +53,9 @@ export const command: Command = {
   async run(args) {
     const f = args.flags;
     const role = distributedRole(f);
+    if (role.kind === 'launch' && f.buckets !== undefined) {
+      throw new UsageError('--buckets does not run data-parallel yet (each rank would need the same bucket per step); drop --nproc-per-node or --buckets');
+    }
     if (role.kind === 'launch') return launch(role);
     const device = applyMachineFlags(f);
     const distributed = role.kind === 'worker' ? { rank: role.rank, worldSize: role.worldSize } : undefined;
