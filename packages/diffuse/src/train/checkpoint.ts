@@ -200,13 +200,15 @@ export function readTrainState(dir: string): TrainState {
  * A latent model (or prior) records its autoencoder's absolute path. Moved together with that
  * autoencoder — a folder `autoencoder/` in its checkpoint directory or in its run folder, which
  * is how a shipped latent model travels — it finds the autoencoder there once the recorded path is
- * gone. Only the path changes: the recorded weights hash is still checked when it loads.
+ * gone; a relative path (a shipped model's) is relative to the checkpoint directory. Only the path
+ * changes: the recorded weights hash is still checked when it loads.
  */
 function relocateAutoencoder(config: { autoencoder?: { path?: unknown } }, dir: string): void {
   const ref = config.autoencoder;
-  if (typeof ref !== 'object' || ref === null || typeof ref.path !== 'string' || existsSync(ref.path)) return;
-  const beside = [path.join(dir, 'autoencoder'), path.join(dir, '..', '..', 'autoencoder')].find((p) => existsSync(p));
-  if (beside !== undefined) ref.path = path.resolve(beside);
+  if (typeof ref !== 'object' || ref === null || typeof ref.path !== 'string') return;
+  const recorded = path.resolve(dir, ref.path); // an absolute path stays as it is
+  const beside = [recorded, path.join(dir, 'autoencoder'), path.join(dir, '..', '..', 'autoencoder')].find((p) => existsSync(p));
+  ref.path = beside ?? recorded;
 }
 
 export interface LoadOptions {
