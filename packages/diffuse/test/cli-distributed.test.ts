@@ -21,7 +21,7 @@ interface Run {
   ms: number;
 }
 
-function run(args: string[], o: { onStdout?: (all: string, pid: number) => void; detached?: boolean } = {}): Promise<Run> {
+function run(args: string[], o: { onStdout?: (all: string, pid: number) => void; onTick?: (pid: number) => void; detached?: boolean } = {}): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, 'train', ...args], { env: { ...process.env, DIFFUSE_THREADS: '1' }, detached: o.detached });
@@ -32,7 +32,11 @@ function run(args: string[], o: { onStdout?: (all: string, pid: number) => void;
       o.onStdout?.(stdout, child.pid!);
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
+    const tick = o.onTick && setInterval(() => o.onTick!(child.pid!), 50);
+    child.on('close', (code) => {
+      if (tick) clearInterval(tick);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
   });
 }
 
@@ -132,6 +136,47 @@ test('Ctrl-C stops every worker at the same step with one checkpoint; exit 130',
     const steps = readdirSync(path.join(out, 'checkpoints')).filter((n) => n.startsWith('step-'));
     assert.equal(steps.length, 1);
     assert.equal(Number(steps[0]!.slice(5)), readTrainLog(out).at(-1)!.step);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('Ctrl-C on one machine of two: both stop at the same step, the other one says why, one checkpoint', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'diffuse-ddp-nodes-'));
+  const probe = createServer();
+  await new Promise<void>((res) => probe.listen(0, '127.0.0.1', res));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((res) => probe.close(() => res()));
+  try {
+    const out = path.join(dir, 'o');
+    const node = (rank: number, o: Parameters<typeof run>[1] = {}): Promise<Run> =>
+      run([...TINY, '--steps', '100000', '--out', out, '--nproc-per-node', '1', '--threads', '1', '--nnodes', '2', '--node-rank', String(rank), '--master-addr', '127.0.0.1', '--master-port', String(port)], o);
+    let steps = 0;
+    let sent = false;
+    // Node 0 (rank 0, the one that writes) never sees the signal: it learns of it at the next step.
+    const lead = node(0, {
+      onStdout(all) {
+        steps = (all.match(/^step \d+/gm) ?? []).length;
+      },
+    });
+    const other = await node(1, {
+      detached: true,
+      onTick(pid) {
+        if (!sent && steps >= 2) {
+          sent = true;
+          process.kill(-pid, 'SIGINT');
+        }
+      },
+    });
+    const a = await lead;
+    assert.ok(sent);
+    assert.equal(other.code, 130, other.stderr);
+    assert.equal(other.stderr, '', 'a worker that is not rank 0 prints nothing');
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stderr, 'diffuse: another worker was stopped by a signal — saving a checkpoint, then stopping\n');
+    const saved = readdirSync(path.join(out, 'checkpoints')).filter((n) => n.startsWith('step-'));
+    assert.equal(saved.length, 1);
+    assert.equal(Number(saved[0]!.slice(5)), readTrainLog(out).at(-1)!.step);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -180,7 +180,9 @@ export async function launch(role: Extract<DistributedRole, { kind: 'launch' }>)
     });
     exits.push(
       new Promise((resolve) => {
-        child.on('exit', (code, sig) => {
+        // 'close', not 'exit': it comes after the last of the worker's stderr has been read, so a
+        // line written just before exiting (rank 0's "SIGINT received") is not lost to the race.
+        child.on('close', (code, sig) => {
           codes[local] = code ?? (sig ? 128 + (sig === 'SIGKILL' ? 9 : sig === 'SIGTERM' ? 15 : sig === 'SIGINT' ? 2 : 1) : 1);
           const expected = signal !== null && (code === SIGNAL_CODE[signal] || code === 0);
           if (failure === null && !expected && code !== 0) {

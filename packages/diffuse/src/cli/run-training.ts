@@ -238,6 +238,12 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
           progress.clear();
           console.error(`diffuse: non-finite loss at step ${step}; skipped (${skipped} so far)`);
         },
+        async onPeerStop() {
+          // The launcher sends a signal to every worker, but another one may have handled its
+          // copy first: wait a moment for ours, so the message (and the exit code) names it.
+          for (let i = 0; i < 80 && signal === null; i++) await new Promise((r) => setTimeout(r, 25));
+          if (signal === null) console.error('diffuse: another worker was stopped by a signal — saving a checkpoint, then stopping');
+        },
       },
     });
   } catch (e) {

@@ -43,6 +43,11 @@ export interface TrainEvents {
   onEvaluate?(step: number, model: ReturnType<typeof createBackbone>): Promise<void> | void;
   /** A non-finite loss that was skipped (onNan: 'skip'). */
   onSkip?(step: number, skipped: number): void;
+  /**
+   * The ranks agreed to stop for a signal that this process's shouldStop has not seen yet (another
+   * rank's came first); awaited before the final checkpoint.
+   */
+  onPeerStop?(): Promise<void> | void;
 }
 
 export interface TrainOptions {
@@ -256,6 +261,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     if (stopAsked) {
       reason = 'signal';
+      if (opts.shouldStop?.() !== true) await events?.onPeerStop?.();
       break;
     }
     opts.beforeStep?.(step, { params, ema });
