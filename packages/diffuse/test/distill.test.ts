@@ -12,10 +12,10 @@ import type { Tensor } from '@diffuse/torch';
 import { ModelMeanType, ModelVarType } from '../src/diffusion/enums.js';
 import { ddimStep, twoStepTarget, type Level } from '../src/distill/target.js';
 import { distillWeight } from '../src/distill/weighting.js';
-import { distillPhases, halveGrid } from '../src/distill/schedule.js';
+import { distillPhases, halveGrid, phaseLrFactor } from '../src/distill/schedule.js';
 import { progressiveDistillationLoss } from '../src/distill/progressive.js';
 import type { DiffusionModelSpec } from '../src/samplers/denoiser.js';
-import { AUTO_TABLE, autoSampler } from '../src/samplers/auto.js';
+import { AUTO_TABLES, autoModelKind, autoSampler, type AutoModelKind } from '../src/samplers/auto.js';
 
 torch.setNumThreads(1);
 
@@ -93,6 +93,14 @@ test('grids halve keeping the top level; phases; bad counts', () => {
   assert.throws(() => distillPhases(1000, 4, 4, 100), /power of two/);
 });
 
+test('per-phase learning rate: linear from 1 to 1/n in each phase, back to 1 at the next; constant stays 1', () => {
+  const phases = distillPhases(1000, 16, 4, 100); // phases (0, 100] and (100, 200]
+  const linear = (step: number): number => phaseLrFactor(phases, step, 'linear');
+  assert.deepEqual([0, 50, 100, 150].map(linear), [1, 0.5, 1, 0.5]);
+  for (const last of [99, 199]) assert.ok(Math.abs(linear(last) - 0.01) < 1e-12, 'the last step of a phase trains at 1/100');
+  for (const step of [0, 50, 99, 100, 199]) assert.equal(phaseLrFactor(phases, step, 'constant'), 1);
+});
+
 test('weights: max(SNR, 1) and SNR + 1', () => {
   const ab = torch.tensor([0.2, 0.5, 0.8], { dtype: 'float64' }); // SNR 0.25, 1, 4
   assert.deepEqual(Array.from(distillWeight(ab, 'truncated-snr').toArray(), Number).map((v) => +v.toFixed(12)), [1, 1, 4]);
@@ -100,21 +108,30 @@ test('weights: max(SNR, 1) and SNR + 1', () => {
   ab.dispose();
 });
 
-test('auto: within every budget the lowest measured FID, never more evaluations than the budget', () => {
-  let lastFid = Infinity;
-  for (let budget = 1; budget <= 60; budget++) {
-    const { options, measured } = autoSampler(budget);
-    if (measured === null) {
-      assert.ok(budget < AUTO_TABLE[0]!.nfe);
-      assert.equal(options.steps, budget);
-      continue;
+test('auto: within every budget the lowest measured FID of its model kind, never more evaluations than the budget', () => {
+  for (const kind of ['v', 'epsilon'] as AutoModelKind[]) {
+    const configs = AUTO_TABLES[kind].configs;
+    let lastFid = Infinity;
+    for (let budget = 1; budget <= 60; budget++) {
+      const { options, measured, table } = autoSampler(budget, kind);
+      assert.equal(table, AUTO_TABLES[kind]);
+      if (measured === null) {
+        assert.ok(budget < configs[0]!.nfe);
+        assert.equal(options.steps, budget);
+        continue;
+      }
+      assert.ok(measured.nfe <= budget);
+      assert.equal(measured.fid, Math.min(...configs.filter((c) => c.nfe <= budget).map((c) => c.fid)));
+      assert.ok(measured.fid <= lastFid, 'a bigger budget never picks a worse configuration');
+      lastFid = measured.fid;
     }
-    assert.ok(measured.nfe <= budget);
-    assert.equal(measured.fid, Math.min(...AUTO_TABLE.filter((c) => c.nfe <= budget).map((c) => c.fid)));
-    assert.ok(measured.fid <= lastFid, 'a bigger budget never picks a worse configuration');
-    lastFid = measured.fid;
   }
-  assert.deepEqual(autoSampler(8).options, { sampler: 'dpmpp-3m', steps: 8, sigmaMax: 40, denoiseFinal: false });
-  assert.deepEqual(autoSampler(10).options, { sampler: 'dpmpp-3m', steps: 10, sigmaMax: 40, denoiseFinal: false });
+  assert.deepEqual(autoSampler(8).options, { sampler: 'unipc-bh2', steps: 8, sigmaMax: 80, denoiseFinal: false });
+  assert.deepEqual(autoSampler(12).options, { sampler: 'unipc-bh1', steps: 10, sigmaMax: 80, denoiseFinal: false, order: 3 });
+  // ε-models: UniPC, not 3M (docs/samplers.md, the ref-28-style grid).
+  assert.deepEqual(autoSampler(10, 'epsilon').options, { sampler: 'unipc-bh1', steps: 10, sigmaMax: 80, denoiseFinal: false });
+  assert.equal(autoModelKind('epsilon'), 'epsilon');
+  assert.equal(autoModelKind('v'), 'v');
+  assert.equal(autoModelKind('start_x'), 'v');
   assert.throws(() => autoSampler(0), RangeError);
 });

@@ -49,6 +49,7 @@ export interface RunTrainingOptions {
   /** A loss of its own and a hook before each step (distillation; see train()). */
   lossFn?: TrainOptions['lossFn'];
   beforeStep?: TrainOptions['beforeStep'];
+  learningRate?: TrainOptions['learningRate'];
 }
 
 /**
@@ -193,6 +194,7 @@ export async function runTraining(o: RunTrainingOptions): Promise<RunTrainingRes
       distributed: o.distributed,
       lossFn: o.lossFn,
       beforeStep: o.beforeStep,
+      learningRate: o.learningRate,
       shouldStop: () => signal !== null,
       events: {
         onStep(step, info) {

@@ -2,7 +2,7 @@
 // first teacher samples with DDIM on an N₀-step grid of training timesteps; each phase's student
 // keeps every other level of its teacher's grid — the top level and then each second one, so one
 // student step spans exactly two teacher steps — halving N until the requested steps remain.
-import type { DistillPhase } from '../train/config.js';
+import type { DistillLrDecay, DistillPhase } from '../train/config.js';
 import { samplerTimesteps } from '../samplers/timesteps.js';
 
 /**
@@ -81,4 +81,16 @@ export function checkpointPhase(phases: readonly DistillPhase[], step: number): 
  */
 export function teacherGrid(phases: readonly DistillPhase[], i: number, first: readonly number[]): readonly number[] {
   return i === 0 ? first : phases[i - 1]!.timesteps;
+}
+
+/**
+ * The learning-rate factor of a training step under a per-phase decay: 1 throughout ('constant'),
+ * or 1 − (s − fromStep)/(toStep − fromStep) within each phase ('linear': from 1 at the phase's first
+ * step towards 0 at its last, as the paper anneals each distillation iteration to zero).
+ * @param phases the run's phases; @param step steps done (the step about to be trained).
+ */
+export function phaseLrFactor(phases: readonly DistillPhase[], step: number, decay: DistillLrDecay): number {
+  if (decay === 'constant') return 1;
+  const p = phases[trainingPhase(phases, step)]!;
+  return 1 - Math.min(1, Math.max(0, (step - p.fromStep) / (p.toStep - p.fromStep)));
 }

@@ -192,6 +192,6 @@ export {
 export { DiscreteSigmas, karrasSigmas, logSnrUniformSigmas, timeUniformSigmas, veScaling, type VeScaling } from './sigmas.js';
 export { samplerTimesteps, timestepRange, TIMESTEP_SPACINGS, type TimestepSpacing, type TimestepSpacingName } from './timesteps.js';
 export { gaussian, gaussianLike } from './noise.js';
-export { autoSampler, AUTO_MEASURED_ON, AUTO_TABLE, type AutoChoice, type MeasuredConfig } from './auto.js';
+export { autoModelKind, autoSampler, AUTO_TABLES, type AutoChoice, type AutoModelKind, type AutoTable, type MeasuredConfig } from './auto.js';
 export { runProgressive, runToEnd, type SamplerStep } from './loop.js';
 export { VP_STATE, type SamplerContext, type SamplerRun, type StepResult } from './types.js';

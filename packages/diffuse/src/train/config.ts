@@ -187,7 +187,12 @@ export interface DistillRunConfig {
   weighting: 'truncated-snr' | 'snr+1';
   /** Phases in order; the last one's student has the requested steps. */
   phases: DistillPhase[];
+  /** The learning rate within each phase (absent in runs made before it existed: constant). */
+  lrDecay?: DistillLrDecay;
 }
+
+/** Per-phase learning rate: constant, or annealed linearly to 0 within each phase (the paper's). */
+export type DistillLrDecay = 'constant' | 'linear';
 
 /**
  * The frozen first stage of a latent diffusion run ('diffuse train --autoencoder AE'): model

@@ -91,6 +91,8 @@ export interface TrainOptions {
    * their EMA: distillation's phase boundaries change the weights here.
    */
   beforeStep?: (step: number, trained: { params: Tensor[]; ema: EMA }) => void;
+  /** The learning rate of a step (default learningRate(config.optim, step)); distillation anneals each phase. */
+  learningRate?: (step: number) => number;
 }
 
 export interface TrainResult {
@@ -122,6 +124,7 @@ const MAX_CONSECUTIVE_SKIPS = 20;
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const cfg = opts.config;
   const resume = opts.resume;
+  const lrAt = opts.learningRate ?? ((s: number) => learningRate(cfg.optim, s));
   if (resume === undefined) torch.manualSeed(cfg.run.seed);
 
   const device = opts.device ?? 'cpu';
@@ -271,7 +274,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     } catch (e) {
       throw dataFailure(e, step, step === startStep ? null : savedAt === step ? checkpointDir : save());
     }
-    const lr = learningRate(cfg.optim, step);
+    const lr = lrAt(step);
     const stats: StepStats = { keys: [], chunks: [] };
     const localLoss = torch.tidy(() => {
       const B = batch.x.size(0); // this rank's rows: batchSize / worldSize
@@ -381,7 +384,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
   }
   // The steps since the last log row are logged too, so short runs still have a curve.
-  if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(learningRate(cfg.optim, step - 1), performance.now());
+  if (cfg.run.logInterval > 0 && loggedAt !== step) emitLog(lrAt(step - 1), performance.now());
   if (savedAt !== step) checkpointDir = save();
   if (dp !== undefined) {
     dp.checkIdentical([...ema.shadows.values()].flat(), 'the EMA weights');

@@ -9,14 +9,15 @@ import path from 'node:path';
 import * as torch from '@diffuse/torch';
 import type { Tensor } from '@diffuse/torch';
 
-import { checkpointPhase, distillPhases, teacherGrid, trainingPhase } from '../../distill/schedule.js';
+import { checkpointPhase, distillPhases, phaseLrFactor, teacherGrid, trainingPhase } from '../../distill/schedule.js';
 import { progressiveDistillationLoss } from '../../distill/progressive.js';
 import { DISTILL_WEIGHTINGS, type DistillWeighting } from '../../distill/weighting.js';
 import { loadPipeline, resolveModelPath, type Pipeline } from '../../pipeline/load.js';
 import { DiscreteSigmas } from '../../samplers/sigmas.js';
 import { samplerTimesteps, timestepRange } from '../../samplers/timesteps.js';
 import { stepDirName } from '../../train/checkpoint.js';
-import type { DistillRunConfig, TrainConfig } from '../../train/config.js';
+import type { DistillLrDecay, DistillRunConfig, TrainConfig } from '../../train/config.js';
+import { learningRate } from '../../train/trainer.js';
 import type { EMA } from '../../train/ema.js';
 import type { Precision } from '../../models/precision.js';
 import { UsageError, type FlagSpec } from '../args.js';
@@ -35,6 +36,7 @@ const DISTILL_FLAGS: FlagSpec[] = [
   { key: 'steps', type: 'int', min: 1, help: "the final student's DDIM steps" },
   { key: 'teacherSteps', type: 'int', min: 2, help: "the first teacher's DDIM steps: --steps times a power of two", defaultText: "a distilled teacher's own steps (and grid), else the smallest ≥ 64" },
   { key: 'phaseSteps', type: 'int', min: 1, help: 'training steps per halving', defaultText: '500' },
+  { key: 'lrDecay', type: 'string', choices: ['constant', 'linear'], help: 'the learning rate within each phase: constant, or annealed linearly to 0 (the paper)', defaultText: 'linear' },
   { key: 'weighting', type: 'string', choices: DISTILL_WEIGHTINGS, help: 'weight of the x̂ error: max(SNR, 1) or SNR + 1 (the v loss)', defaultText: 'truncated-snr' },
   { key: 'sigmaMax', type: 'float', help: "the first teacher's grid starts no higher than this σ = √((1−ᾱ)/ᾱ)", defaultText: "80 for ε-prediction models, else the model's σ(T−1)" },
   { key: 'out', type: 'string', help: 'output folder (checkpoints/: one student per phase; log.jsonl, loss.png, report.html, previews/)', group: 'Run' },
@@ -84,6 +86,7 @@ function distillConfig(teacher: Pipeline, f: Record<string, unknown>, checkpoint
     teacherTimesteps: firstGrid !== undefined ? [...firstGrid] : samplerTimesteps(ac.length, teacherSteps, 'uniform', range),
     weighting: ((f.weighting as DistillWeighting | undefined) ?? 'truncated-snr'),
     phases,
+    lrDecay: (f.lrDecay as DistillLrDecay | undefined) ?? 'linear',
   };
   return { model: structuredClone(base.model), diffusion: structuredClone(base.diffusion), ...settings, distill };
 }
@@ -162,7 +165,7 @@ export const command: Command = {
     refuseClipModel(teacher, 'diffuse distill');
     const d = config.distill!;
     const phaseSteps = d.phases[0]!.toStep;
-    console.log(`progressive distillation of ${d.teacher}: DDIM ${d.teacherSteps} → ${d.phases.map((p) => p.steps).join(' → ')} steps, ${phaseSteps} training steps a phase, ${d.weighting} weighting`);
+    console.log(`progressive distillation of ${d.teacher}: DDIM ${d.teacherSteps} → ${d.phases.map((p) => p.steps).join(' → ')} steps, ${phaseSteps} training steps a phase (learning rate ${d.lrDecay === 'linear' ? 'annealed to 0 in each' : 'constant'}), ${d.weighting} weighting`);
     const keeper = phaseKeeper(config, teacher, out);
     const teacherWeights = teacher.model.stateDict();
     let r;
@@ -178,6 +181,7 @@ export const command: Command = {
         lossFn: (modelFn, x0, kwargs) =>
           progressiveDistillationLoss(teacher.spec, modelFn, teacherGrid(d.phases, keeper.phase(), d.teacherTimesteps), x0, kwargs, d.weighting),
         beforeStep: keeper.beforeStep,
+        learningRate: (step) => learningRate(config.optim, step) * phaseLrFactor(d.phases, step, d.lrDecay ?? 'constant'),
       });
     } finally {
       torch.dispose(Object.fromEntries(teacherWeights));

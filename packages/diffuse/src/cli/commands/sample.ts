@@ -22,7 +22,7 @@ import { applyMachineFlags, DEVICE_FLAG, PRECISION_FLAG, THREADS_FLAG } from '..
 import type { Command } from '../main.js';
 import { Progress } from '../progress.js';
 import { checkpointPhase } from '../../distill/schedule.js';
-import { AUTO_MEASURED_ON, AUTO_TABLE, autoSampler, DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
+import { autoModelKind, autoSampler, DiscreteSigmas, SAMPLERS, sigmaBounds, SPACINGS, TIMESTEP_SPACINGS, type SamplerName, type Spacing } from '../../samplers/index.js';
 import { requireUNet } from '../../train/factory.js';
 
 /** Flags shared by `sample`, `animate` and `demo`. */
@@ -129,12 +129,12 @@ export function autoChoice(pipe: Pipeline, f: Record<string, FlagValue>): Sample
     console.log(`auto (${nfe} evaluations): the distilled student's own grid`);
     return studentChoice(pipe, {});
   }
-  const { options, measured } = autoSampler(nfe);
-  const how = `${options.sampler} ${options.steps} steps${options.sigmaMax !== undefined ? `, σ_max ${options.sigmaMax}` : ''}${options.denoiseFinal === false ? ', no final denoise' : ''}`;
+  const { options, measured, table } = autoSampler(nfe, autoModelKind(pipe.config.diffusion.meanType));
+  const how = `${options.sampler} ${options.steps} steps${options.order !== undefined ? `, order ${options.order}` : ''}${options.sigmaMax !== undefined ? `, σ_max ${options.sigmaMax}` : ''}${options.denoiseFinal === false ? ', no final denoise' : ''}`;
   console.log(
     measured === null
-      ? `auto (${nfe} evaluations): ${how} — below the smallest budget measured (${AUTO_TABLE[0]!.nfe}); for this few, distill a student (diffuse distill)`
-      : `auto (${nfe} evaluations): ${how} — FID ${measured.fid} at ${measured.nfe} evaluations, the best measured within ${nfe} on ${AUTO_MEASURED_ON}`,
+      ? `auto (${nfe} evaluations): ${how} — below the smallest budget measured (${table.configs[0]!.nfe}); for this few, distill a student (diffuse distill)`
+      : `auto (${nfe} evaluations): ${how} — FID ${measured.fid} at ${measured.nfe} evaluations, the best measured within ${nfe} on ${table.measuredOn}`,
   );
   return options;
 }
