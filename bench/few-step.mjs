@@ -141,6 +141,7 @@ console.log(`| configuration | NFE | FID | confident | s / ${n} | load | note |\
 if (!args.includes('--skip-baselines')) {
   for (const [name, nfe, flags] of [
     ['ddim-50', 50, ['--sampler', 'ddim', '--steps', '50']],
+    ['unipc-bh1-10 order 3 σ80 nofinal', 10, ['--sampler', 'unipc-bh1', '--order', '3', '--steps', '10', '--sigma-max', '80', '--denoise-final', 'false']],
     ['dpmpp-3m-10 σ40 nofinal', 10, ['--sampler', 'dpmpp-3m', '--steps', '10', '--sigma-max', '40', '--denoise-final', 'false']],
     ['dpmpp-3m-15 σ40 nofinal', 15, ['--sampler', 'dpmpp-3m', '--steps', '15', '--sigma-max', '40', '--denoise-final', 'false']],
     ['unipc-bh2-8 σ80 nofinal', 8, ['--sampler', 'unipc-bh2', '--steps', '8', '--sigma-max', '80', '--denoise-final', 'false']],
