@@ -4,8 +4,8 @@
 // (v-prediction) and a ref-28-style ε-prediction model (cosine, learned σ, hybrid loss). The best
 // solvers differ between them — on v, UniPC and DPM-Solver++(3M) are close (UniPC of order 3
 // best at 10 evaluations); on ε, 3M at 10 evaluations is 39 % worse than UniPC — so each
-// prediction type has its own table. For a budget, auto picks
-// the lowest FID among the entries that use at most that many evaluations.
+// prediction type has its own table. For a budget, auto picks the lowest FID among the entries
+// that use at most that many evaluations.
 import type { SampleOptions, SamplerName } from './index.js';
 
 /** One measured configuration. */
@@ -32,6 +32,7 @@ export interface AutoTable {
   configs: readonly MeasuredConfig[];
 }
 
+/** The measured configurations per model kind (docs/samplers.md, 2026-12-07, Intel Sapphire Rapids). */
 export const AUTO_TABLES: Readonly<Record<AutoModelKind, AutoTable>> = {
   v: {
     measuredOn: 'digits-cpu (v-prediction, cosine, T = 1000; the shipped weights, step 11,715), docs/samplers.md',
