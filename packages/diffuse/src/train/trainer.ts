@@ -257,14 +257,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     const elapsed = priorSeconds + (performance.now() - t0) / 1000;
     // All ranks stop at the same step (a signal or the clock may reach one rank first).
-    const [outOfTime, stopAsked] = dp !== undefined ? dp.agree([elapsed >= budget, opts.shouldStop?.() === true]) : [elapsed >= budget, opts.shouldStop?.() === true];
+    const ownStop = opts.shouldStop?.() === true;
+    const [outOfTime, stopAsked] = dp !== undefined ? dp.agree([elapsed >= budget, ownStop]) : [elapsed >= budget, ownStop];
     if (outOfTime) {
       reason = 'minutes';
       break;
     }
     if (stopAsked) {
       reason = 'signal';
-      if (opts.shouldStop?.() !== true) await events?.onPeerStop?.();
+      if (!ownStop) await events?.onPeerStop?.();
       break;
     }
     opts.beforeStep?.(step, { params, ema });
