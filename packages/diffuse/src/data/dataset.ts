@@ -49,7 +49,11 @@ export interface AsyncImageDataset extends DatasetInfo {
    * @param i index in [0, length).
    * @returns the i-th image and label, decoded on this thread (sharp itself runs off-thread).
    */
-  getAsync(i: number): Promise<Sample>;
+  /**
+   * Decodes the i-th image.
+   * @param shape the output height × width when it is not size×size (a bucket).
+   */
+  getAsync(i: number, shape?: { height: number; width: number }): Promise<Sample>;
   /** The i-th label without decoding anything. */
   label(i: number): number;
   /**

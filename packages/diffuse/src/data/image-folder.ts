@@ -157,7 +157,7 @@ export class ImageFolderDataset implements AsyncImageDataset {
   decodeJob(i: number, shape?: { height: number; width: number }): DecodeJob {
     const path = this.files[i];
     if (path === undefined) throw new RangeError(`ImageFolderDataset: index ${i} out of range [0, ${this.length})`);
-    return shape === undefined ? { path, size: this.size, channels: this.channels } : { path, size: this.size, channels: this.channels, shape };
+    return { path, size: this.size, channels: this.channels, ...(shape !== undefined ? { shape } : {}) };
   }
 
   /** Every file's width and height, read from the headers (a few files at a time). */
@@ -166,7 +166,7 @@ export class ImageFolderDataset implements AsyncImageDataset {
     return Promise.all(this.files.map((f) => run(() => readImageDims(f))));
   }
 
-  async getAsync(i: number): Promise<Sample> {
-    return { image: await runDecodeJob(this.decodeJob(i)), label: this.label(i) };
+  async getAsync(i: number, shape?: { height: number; width: number }): Promise<Sample> {
+    return { image: await runDecodeJob(this.decodeJob(i, shape)), label: this.label(i) };
   }
 }

@@ -7,7 +7,6 @@ import { bucketBatchesPerEpoch, bucketEpoch, type BucketBatch, type BucketPlan }
 import { epochPermutation, flipAt } from './shuffle.js';
 import { hflipCHW } from './transforms.js';
 import { limiter } from './limit.js';
-import { runDecodeJob } from './decode.js';
 import { DecodePool, defaultWorkerCount } from './worker-pool.js';
 
 /** Where a loader stands: the next batch it will yield. JSON-serializable; save it with checkpoints. */
@@ -219,7 +218,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
       const decoded = await Promise.all(indices.map((i) => pool.run(ds.decodeJob(i, shape))));
       decoded.forEach((image, k) => put(k, image, ds.label(indices[k]!)));
     } else {
-      const samples = await Promise.all(indices.map((i) => this.inline(() => (shape === undefined ? ds.getAsync(i) : runDecodeJob(ds.decodeJob(i, shape)).then((image) => ({ image, label: ds.label(i) }))))));
+      const samples = await Promise.all(indices.map((i) => this.inline(() => ds.getAsync(i, shape))));
       samples.forEach((s, k) => put(k, s.image, s.label));
     }
     return { images, labels, height, width, epoch, batch, indices };
