@@ -136,10 +136,20 @@ export class MovingDigitsDataset implements ImageDataset {
    * @param i clip index in [0, length).
    */
   frameBytes(i: number): Uint8Array {
+    return this.render(this.tracks(i));
+  }
+
+  /** Clip i's tracks, after checking i. */
+  private tracks(i: number): DigitTrack[] {
     if (!(Number.isInteger(i) && i >= 0 && i < this.length)) throw new RangeError(`moving digits: index ${i} out of range [0, ${this.length})`);
+    return movingDigitTracks(i, this.options);
+  }
+
+  /** The clip of these tracks as bytes (T, H, W). */
+  private render(tracks: readonly DigitTrack[]): Uint8Array {
     const { size, digitSize: d, frames } = this.options;
     const out = new Uint8Array(frames * size * size); // (T, H, W)
-    for (const t of movingDigitTracks(i, this.options)) {
+    for (const t of tracks) {
       const g = this.glyph(t.digit);
       for (let f = 0; f < frames; f++) {
         const base = f * size * size + t.y[f]! * size + t.x[f]!;
@@ -153,12 +163,13 @@ export class MovingDigitsDataset implements ImageDataset {
 
   /** @returns clip i as C·T·H·W floats in [-1, 1] and its digit's class (one digit), else -1. */
   get(i: number): Sample {
-    const bytes = this.frameBytes(i);
+    const tracks = this.tracks(i);
+    const bytes = this.render(tracks);
     const n = bytes.length;
     const image = new Float32Array(this.channels * n); // (C, T, H, W)
     for (let k = 0; k < n; k++) image[k] = bytes[k]! / 127.5 - 1;
     for (let c = 1; c < this.channels; c++) image.copyWithin(c * n, 0, n);
-    const label = this.numClasses > 0 ? loadMnistDigits().labels[movingDigitTracks(i, this.options)[0]!.digit]! : -1;
+    const label = this.numClasses > 0 ? loadMnistDigits().labels[tracks[0]!.digit]! : -1;
     return { image, label };
   }
 }
