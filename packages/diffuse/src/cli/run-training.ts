@@ -64,6 +64,9 @@ async function latentData(cfg: TrainConfig, images: AnyImageDataset, out: string
   return { dataset: await encodeDataset(ae, images, file), wrap: (src) => src };
 }
 
+/** Said by the launcher (before any worker starts) and by a worker of a resumed bucket run. */
+export const BUCKETS_NOT_DATA_PARALLEL = '--buckets does not run data-parallel yet (each rank would need the same bucket per step); drop --nproc-per-node or --buckets';
+
 /**
  * A `--buckets` run's assignment of the folder's images to buckets (undefined without buckets).
  * @throws UsageError when the data is not an image folder or the run is data-parallel.
@@ -72,7 +75,7 @@ async function planBuckets(cfg: TrainConfig, dataset: AnyImageDataset, worldSize
   const sizes = bucketSizes(cfg);
   if (sizes === undefined) return undefined;
   if (!(dataset instanceof ImageFolderDataset)) throw new UsageError(`--buckets needs a folder of images of mixed sizes; ${cfg.run.data} has one size: drop --buckets`);
-  if (worldSize > 1) throw new UsageError('--buckets does not run data-parallel yet (each rank would need the same bucket per step); drop --nproc-per-node or --buckets');
+  if (worldSize > 1) throw new UsageError(BUCKETS_NOT_DATA_PARALLEL);
   return assignBuckets(await dataset.imageDims(), sizes);
 }
 

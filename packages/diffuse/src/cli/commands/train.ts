@@ -10,7 +10,7 @@ import { UsageError, type FlagValue } from '../args.js';
 import { applyMachineFlags, DEVICE_FLAG, THREADS_FLAG } from '../common-flags.js';
 import { isUserError } from '../errors.js';
 import type { Command } from '../main.js';
-import { runTraining, SIGNAL_EXIT } from '../run-training.js';
+import { BUCKETS_NOT_DATA_PARALLEL, runTraining, SIGNAL_EXIT } from '../run-training.js';
 import { CONFIG_FLAGS, flagsToConfig } from '../train-flags.js';
 import { DISTRIBUTED_FLAGS, distributedRole, joinProcessGroup, launch, workerFailure } from '../distributed.js';
 import { checkResumedAutoencoder, LATENT_FLAGS, withAutoencoder } from '../latent-flags.js';
@@ -54,7 +54,7 @@ export const command: Command = {
     const f = args.flags;
     const role = distributedRole(f);
     if (role.kind === 'launch' && f.buckets !== undefined) {
-      throw new UsageError('--buckets does not run data-parallel yet (each rank would need the same bucket per step); drop --nproc-per-node or --buckets');
+      throw new UsageError(BUCKETS_NOT_DATA_PARALLEL);
     }
     if (role.kind === 'launch') return launch(role);
     const device = applyMachineFlags(f);
