@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 
 import { readNpzSync } from '../src/io/npz.js';
-import { assertUserError, diffuse, TINY_AE } from './cli-helpers.js';
+import { assertUserError, checkpointFile, diffuse, TINY_AE } from './cli-helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'diffuse-disc-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -18,10 +18,6 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 // 8×8 images leave a 2×2 logit map with one strided layer.
 const DISC = ['--disc-weight', '0.8', '--disc-start', '1', '--disc-layers', '1', '--disc-channels', '4', '--save-interval', '0'];
 const VQ = ['--kind', 'vq', '--codebook-size', '8', '--ema-decay', '0.9'];
-
-function stepFile(out: string, step: number, file: string): Buffer {
-  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, file));
-}
 
 for (const [kind, extra] of [['kl', []], ['vq', VQ]] as const) {
   test(`${kind} with a discriminator from step 1: 4 steps = 2, then resume to 4, bit-exact`, () => {
@@ -38,8 +34,8 @@ for (const [kind, extra] of [['kl', []], ['vq', VQ]] as const) {
     assert.equal(b.code, 0, b.stderr);
     const c = diffuse('autoencoder', 'train', '--out', split, '--resume', '--steps', '4');
     assert.equal(c.code, 0, c.stderr);
-    for (const f of ['model.safetensors', 'train-state.safetensors']) assert.ok(stepFile(whole, 4, f).equals(stepFile(split, 4, f)), `${f} differs`);
-    assert.ok(stepFile(whole, 4, 'train-state.safetensors').includes('disc.optim.state.0.exp_avg'), 'the discriminator optimizer is saved');
+    for (const f of ['model.safetensors', 'train-state.safetensors']) assert.ok(checkpointFile(whole, 4, f).equals(checkpointFile(split, 4, f)), `${f} differs`);
+    assert.ok(checkpointFile(whole, 4, 'train-state.safetensors').includes('disc.optim.state.0.exp_avg'), 'the discriminator optimizer is saved');
     const i = diffuse('autoencoder', 'info', '--checkpoint', whole);
     assert.equal(i.code, 0, i.stderr);
     assert.match(i.stdout, /trained with a 1-layer patch discriminator \(width 4, hinge loss, weight 0\.8 × adaptive weight from step 1\)/);

@@ -9,17 +9,13 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 
 import { readNpzSync } from '../src/io/npz.js';
-import { assertUserError, BIN, diffuse, TINY_AE, TINY_MODEL } from './cli-helpers.js';
+import { assertUserError, BIN, checkpointFile, diffuse, TINY_AE, TINY_MODEL } from './cli-helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'diffuse-ae-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 // Unused codes fall below the revival threshold after one step, so resumes replay revivals too.
 const VQ = ['--kind', 'vq', '--codebook-size', '8', '--ema-decay', '0.9', '--revive-threshold', '0.995'];
-
-function stepFile(out: string, step: number, file: string): Buffer {
-  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, file));
-}
 
 for (const [kind, extra] of [['kl', []], ['vq', VQ]] as const) {
   test(`${kind}: train 4 steps = train 2, resume to 4 (weights, optimizer, scale factor bit-exact)`, () => {
@@ -33,8 +29,8 @@ for (const [kind, extra] of [['kl', []], ['vq', VQ]] as const) {
     const c = diffuse('autoencoder', 'train', '--out', split, '--resume', '--steps', '4');
     assert.equal(c.code, 0, c.stderr);
     assert.match(c.stdout, /resuming .* at step 2/);
-    for (const f of ['model.safetensors', 'train-state.safetensors']) assert.ok(stepFile(whole, 4, f).equals(stepFile(split, 4, f)), `${f} differs`);
-    const scale = (out: string): number => (JSON.parse(stepFile(out, 4, 'state.json').toString()) as { config: { autoencoder: { scaleFactor: number } } }).config.autoencoder.scaleFactor;
+    for (const f of ['model.safetensors', 'train-state.safetensors']) assert.ok(checkpointFile(whole, 4, f).equals(checkpointFile(split, 4, f)), `${f} differs`);
+    const scale = (out: string): number => (JSON.parse(checkpointFile(out, 4, 'state.json').toString()) as { config: { autoencoder: { scaleFactor: number } } }).config.autoencoder.scaleFactor;
     assert.equal(scale(whole), scale(split));
     assert.ok(scale(whole) > 0 && Number.isFinite(scale(whole)));
     if (kind === 'vq') assert.match(a.stdout, /perplexity \d/);

@@ -82,12 +82,13 @@ export function assertUserError(r: CliResult, re: RegExp): void {
 }
 
 /**
- * Reads a training checkpoint's model weights file.
+ * Reads a file of a training checkpoint.
  * @param out the training output folder.
  * @param step the checkpoint's step.
+ * @param file the file in the checkpoint directory (default its model weights).
  */
-export function checkpointWeights(out: string, step: number): Buffer {
-  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, 'model.safetensors'));
+export function checkpointFile(out: string, step: number, file = 'model.safetensors'): Buffer {
+  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, file));
 }
 
 /**
@@ -105,8 +106,8 @@ export function assertResumeBitExact(args: string[], straight: string, split: st
   assert.equal(first.code, 0, first.stderr);
   const resumed = diffuse('train', '--resume', '--steps', '4', '--out', split);
   assert.equal(resumed.code, 0, resumed.stderr);
-  assert.ok(checkpointWeights(straight, 4).equals(checkpointWeights(split, 4)), 'model weights differ');
-  assert.ok(!checkpointWeights(split, 2).equals(checkpointWeights(split, 4)), 'training moved the weights');
+  assert.ok(checkpointFile(straight, 4).equals(checkpointFile(split, 4)), 'model weights differ');
+  assert.ok(!checkpointFile(split, 2).equals(checkpointFile(split, 4)), 'training moved the weights');
   return whole;
 }
 

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 
 import { loadMnistDigits } from '../src/data/mnist.js';
 import { readNpzSync, writeNpz } from '../src/io/npz.js';
-import { assertUserError, diffuse, readTrainLog, TINY_MODEL } from './cli-helpers.js';
+import { assertUserError, checkpointFile, diffuse, readTrainLog, TINY_MODEL } from './cli-helpers.js';
 
 const tmp = mkdtempSync(path.join(tmpdir(), 'diffuse-ldm-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -21,10 +21,6 @@ const AE = ['--image-size', '28', '--base-channels', '4', '--channel-mult', '1,2
 /** The tiny UNet on 14×14 latents. */
 const UNET = TINY_MODEL.filter((_, i, a) => a[i] !== '--image-size' && a[i - 1] !== '--image-size');
 const RUN = ['--batch-size', '8', '--log-interval', '1', '--save-interval', '0'];
-
-function stepFile(out: string, step: number, file: string): Buffer {
-  return readFileSync(path.join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`, file));
-}
 
 before(async () => {
   const { images } = loadMnistDigits();
@@ -44,7 +40,7 @@ test('AE → latent train (cached latents) → resume bit-exact → eval → sam
   assert.match(a.stdout, /training 14×14×2/);
   assert.match(a.stdout, /eval step 4: FID \d/);
   assert.equal(readdirSync(whole).filter((f) => /^latents-[0-9a-f]{16}\.npz$/.test(f)).length, 1);
-  const cfg = JSON.parse(stepFile(whole, 4, 'state.json').toString()) as { config: { autoencoder: { hash: string; path: string; scaleFactor: number } } };
+  const cfg = JSON.parse(checkpointFile(whole, 4, 'state.json').toString()) as { config: { autoencoder: { hash: string; path: string; scaleFactor: number } } };
   assert.match(cfg.config.autoencoder.hash, /^[0-9a-f]{16}$/);
   assert.ok(path.isAbsolute(cfg.config.autoencoder.path));
 
@@ -53,7 +49,7 @@ test('AE → latent train (cached latents) → resume bit-exact → eval → sam
   const r = diffuse('train', '--out', split, '--resume', '--steps', '4');
   assert.equal(r.code, 0, r.stderr);
   assert.doesNotMatch(r.stdout, /encoding/, 'the cached latents are reused');
-  assert.ok(stepFile(whole, 4, 'model.safetensors').equals(stepFile(split, 4, 'model.safetensors')), 'resume is bit-exact');
+  assert.ok(checkpointFile(whole, 4, 'model.safetensors').equals(checkpointFile(split, 4, 'model.safetensors')), 'resume is bit-exact');
 
   const s = diffuse('sample', '--checkpoint', whole, '--n', '4', '--steps', '5', '--out', at('samples'));
   assert.equal(s.code, 0, s.stderr);
@@ -100,7 +96,7 @@ test('wrong autoencoder or image shape: one line, exit 2', () => {
   assertUserError(diffuse('train', '--out', at('x2'), '--autoencoder', at('ldm'), ...data, ...UNET), /not an autoencoder checkpoint/);
   assertUserError(diffuse('train', '--out', at('x3'), '--preset', 'digits-ldm', ...data), /trains on latents; give --autoencoder/);
   // The recorded autoencoder's weights replaced by another's: sampling refuses.
-  const cfg = JSON.parse(stepFile(at('ldm'), 4, 'state.json').toString()) as { config: { autoencoder: { path: string } } };
+  const cfg = JSON.parse(checkpointFile(at('ldm'), 4, 'state.json').toString()) as { config: { autoencoder: { path: string } } };
   copyFileSync(path.join(at('ae2'), 'checkpoints', 'step-0000002', 'model.safetensors'), path.join(cfg.config.autoencoder.path, 'model.safetensors'));
   assertUserError(diffuse('sample', '--checkpoint', at('ldm'), '--n', '2', '--steps', '2', '--out', at('x4')), /not the autoencoder this latent model was trained with/);
   for (const d of ['x1', 'x2', 'x3', 'x4']) assert.ok(!existsSync(at(d)), `${d} left behind`);
